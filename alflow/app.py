@@ -1,0 +1,74 @@
+"""The Hydra entry point: builds the pieces from config and runs one job.
+
+Hydra stays here; everything below takes plain arguments and works without it.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import traceback
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from alflow.loop import AcquisitionLoop, LoopSettings
+from alflow.tracking import flatten
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+log = logging.getLogger("alflow")
+
+
+def _choices() -> dict[str, str]:
+    if HydraConfig.initialized():
+        return {k: str(v) for k, v in HydraConfig.get().runtime.choices.items() if "hydra/" not in k}
+    return {}
+
+
+def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
+    """Run one experiment job; returns the best validation AUROC (what a Hydra sweeper would optimise)."""
+    choices = _choices()
+    strategy_name = choices.get("strategy", "strategy")
+    dataset_name = cfg.dataset.get("name", choices.get("dataset", "dataset"))
+    label = f"{strategy_name} fold{cfg.fold.index}"
+    if out_dir is None:
+        out_dir = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else "."
+
+    # Build everything that can fail on bad config before a run is opened.
+    dataset = instantiate(cfg.dataset)
+    split = instantiate(cfg.fold).split(dataset.labels)
+    strategy = instantiate(cfg.strategy)
+    stopping = instantiate(cfg.stopping)
+    model_factory = instantiate(cfg.model)
+    train = instantiate(cfg.trainer)
+    settings = LoopSettings(**OmegaConf.to_container(cfg.al, resolve=True))
+    log.info("[%s] %s: %d images (%d defects); pool %d, val %d, test %d", label, dataset_name, len(dataset),
+             int(dataset.labels.sum()), len(split.pool), len(split.val), len(split.test))
+
+    tags = {"dataset": dataset_name, "strategy": strategy_name, "fold": str(cfg.fold.index),
+            "seed": str(cfg.seed), "learning": settings.learning}
+    tracker = instantiate(cfg.tracking, run_name=f"{dataset_name}-{strategy_name}-fold{cfg.fold.index}-seed{cfg.seed}",
+                          out_dir=out_dir, tags=tags)
+    try:
+        tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
+        config_path = Path(out_dir) / "config.yaml"
+        config_path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        tracker.log_artifact(config_path)
+        loop = AcquisitionLoop(dataset, split, strategy, model_factory, train, settings, stopping=stopping,
+                               listeners=[tracker], label=label)
+        history = loop.run()
+        best = max((r.val_auroc for r in history if not math.isnan(r.val_auroc)), default=float("nan"))
+        tracker.set_tags({"stop_reason": loop.stop_reason, "rounds": len(history)})
+        tracker.finish("FINISHED")
+    except BaseException as exc:
+        tracker.finish("FAILED", error="".join(traceback.format_exception_only(type(exc), exc)).strip())
+        raise
+    log.info("[%s] done: best val AUROC %.3f, MLflow run %s", label, best, tracker.run_id)
+    return best
+
+
+@hydra.main(version_base=None, config_path=CONF_DIR, config_name="config")
+def main(cfg: DictConfig) -> float:
+    return run_job(cfg)

@@ -1,0 +1,4 @@
+"""Stopping criteria."""
+from alflow.stopping.criteria import BudgetStopping, NoStopping
+
+__all__ = ["BudgetStopping", "NoStopping"]

@@ -1,0 +1,34 @@
+"""GradCAM_avg (the paper's Algorithm 1): least similar to the average labeled GradCAM map first.
+
+Score: the SSIM of the image's map against the average labeled map (lower = picked sooner).
+"""
+from __future__ import annotations
+
+import torch
+
+from alflow.explain import CamSettings, ssim_batch
+from alflow.strategies.base import ScoredPool, Strategy
+
+
+class GradCamAvg(Strategy):
+    name = "gradcam_avg"
+    needs = frozenset({"cams"})
+
+    def __init__(self, target: str = "predicted", map_size: int | None = None, normalize: str = "minmax",
+                 relu: bool = True, layer: str = "layer4"):
+        self.cam_settings = CamSettings(target=target, map_size=map_size, normalize=normalize, relu=relu, layer=layer)
+
+    def priority(self, pool: ScoredPool, generator: torch.Generator):
+        unlabeled, labeled = pool.unlabeled.cams, pool.labeled.cams
+        if labeled is None or len(labeled) == 0:
+            raise ValueError("gradcam_avg needs at least one labeled image (the first batch is random)")
+        # SSIM in float64, as scikit-image computes it: the ranking must not depend on rounding.
+        average = labeled.double().mean(dim=0, keepdim=True)
+        maps = unlabeled.double()
+        if self.cam_settings.normalize == "minmax":
+            data_range = 1.0
+        else:
+            both = torch.cat([maps.flatten(), average.flatten()])
+            data_range = float(both.max() - both.min()) or 1.0
+        ssim = ssim_batch(average, maps, data_range=data_range)
+        return -ssim, ssim

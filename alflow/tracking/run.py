@@ -1,0 +1,81 @@
+"""One MLflow run per job: params, per-round metrics at step = images labeled, the selection log."""
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from alflow.loop import RoundRecord, SelectionRow
+from alflow.tracking.store import get_or_create_experiment, resolve_uri
+
+ROUND_METRICS = {
+    "val/auroc": "val_auroc",
+    "test/auroc": "test_auroc",
+    "pool/defects_left": "defects_left",
+    "pool/defects_found": "defects_found",
+    "al/n_labeled": "n_labeled",
+    "al/round": "round",
+    "al/round_seconds": "seconds",
+    "train/loss": "train_loss",
+}
+SELECTION_COLUMNS = [f.name for f in fields(SelectionRow)]
+MAX_PARAM_LENGTH = 500  # MLflow's portable limit across stores
+
+
+def flatten(config: Mapping, prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = str(value)[:MAX_PARAM_LENGTH]
+    return flat
+
+
+class MlflowRun:
+    """Listens to the loop; every round is on disk and in MLflow before the next one starts."""
+
+    def __init__(self, uri: str, experiment: str, run_name: str, out_dir: str | Path,
+                 tags: Mapping[str, str] | None = None):
+        self.uri = resolve_uri(uri)
+        self.client = MlflowClient(tracking_uri=self.uri)
+        self.experiment_id = get_or_create_experiment(self.client, experiment)
+        self.run_id = self.client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags or {})).info.run_id
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.selection_path = self.out_dir / "selection.csv"
+        with self.selection_path.open("w", newline="") as f:
+            csv.writer(f).writerow(SELECTION_COLUMNS)
+
+    def log_params(self, params: Mapping[str, str]) -> None:
+        items = [Param(k, v) for k, v in params.items()]
+        for start in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
+            self.client.log_batch(self.run_id, params=items[start:start + 100])
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_artifact(self, path: str | Path) -> None:
+        self.client.log_artifact(self.run_id, str(path))
+
+    def on_round(self, record: RoundRecord, rows: list[SelectionRow]) -> None:
+        with self.selection_path.open("a", newline="") as f:
+            writer = csv.writer(f)
+            for row in rows:
+                writer.writerow([getattr(row, c) for c in SELECTION_COLUMNS])
+        values = asdict(record)
+        metrics = [Metric(name, float(values[attr]), 0, record.n_labeled)
+                   for name, attr in ROUND_METRICS.items() if not math.isnan(float(values[attr]))]
+        self.client.log_batch(self.run_id, metrics=metrics)
+        self.log_artifact(self.selection_path)
+
+    def finish(self, status: str = "FINISHED", error: str | None = None) -> None:
+        if error:
+            self.set_tags({"error": error[:5000]})
+        self.client.set_terminated(self.run_id, status=status)

@@ -1,0 +1,39 @@
+"""Where runs go: tracking URIs and experiments, made safe for the first job of a sweep."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+
+
+def resolve_uri(uri: str, base: str | Path | None = None) -> str:
+    """Make a relative ``sqlite:///file`` or plain path absolute, so every job and the UI hint agree."""
+    base = Path(base) if base else Path.cwd()
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str((base / uri[len("sqlite:///"):]).resolve())
+    if "://" not in uri:
+        return (base / uri).resolve().as_uri()
+    return uri
+
+
+def ui_command(uri: str) -> str:
+    if uri.startswith(("http://", "https://")):
+        return f"open {uri} in a browser"
+    return f"mlflow ui --backend-store-uri {uri}"
+
+
+def get_or_create_experiment(client: MlflowClient, name: str, attempts: int = 5) -> str:
+    """Experiment id for ``name``; tolerates a parallel job creating it at the same moment."""
+    for attempt in range(attempts):
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        try:
+            return client.create_experiment(name)
+        except MlflowException:
+            time.sleep(0.2 * (attempt + 1))  # another job won the race; read it back
+    raise RuntimeError(f"could not get or create MLflow experiment {name!r} at {client.tracking_uri}")

@@ -1,0 +1,96 @@
+import pytest
+import torch
+
+from alflow.data import KFold
+from alflow.loop import AcquisitionLoop, LoopSettings, TrainSettings
+from alflow.model import DefectClassifier
+from alflow.stopping import BudgetStopping
+from alflow.strategies import make_strategy
+
+TRAIN = TrainSettings(epochs=1, min_steps=1, batch_size=16, accelerator="cpu")
+
+
+class Recorder:
+    def __init__(self):
+        self.records, self.rows = [], []
+
+    def on_round(self, record, rows):
+        self.records.append(record)
+        self.rows.extend(rows)
+
+
+def make_loop(dataset, strategy="random", stopping=None, **settings):
+    split = KFold(k=5, index=0, seed=0).split(dataset.labels)
+    recorder = Recorder()
+    loop = AcquisitionLoop(dataset, split, make_strategy(strategy), lambda: DefectClassifier(augment=False), TRAIN,
+                           LoopSettings(batch_size=16, **settings), stopping=stopping, listeners=[recorder])
+    return loop, split, recorder
+
+
+@pytest.mark.parametrize("strategy", ["random", "uncertainty", "gradcam_avg"])
+def test_runs_until_the_pool_is_exhausted(tiny_dataset, strategy):
+    loop, split, recorder = make_loop(tiny_dataset, strategy)
+    history = loop.run()
+    assert loop.stop_reason == "pool exhausted"
+    assert len(history) == loop.total_rounds == 5  # 72 pool images in batches of 16
+    chosen = [row.index for row in recorder.rows]
+    assert sorted(chosen) == sorted(split.pool.tolist())  # every pool image exactly once
+    assert [r.n_labeled for r in history] == [16, 32, 48, 64, 72]
+    labels = tiny_dataset.labels
+    assert history[-1].defects_left == 0
+    assert history[0].defects_left == int(labels[split.pool].sum()) - sum(row.label for row in recorder.rows[:16])
+    assert all(a.defects_left >= b.defects_left for a, b in zip(history, history[1:]))
+    assert all(row.label == int(labels[row.index]) for row in recorder.rows)
+    assert all(0.0 <= r.val_auroc <= 1.0 and 0.0 <= r.test_auroc <= 1.0 for r in history)
+    # no test or validation image ever enters the pool
+    assert not set(chosen) & (set(split.val.tolist()) | set(split.test.tolist()))
+
+
+def test_first_batch_is_the_same_random_batch_for_every_strategy(tiny_dataset):
+    firsts = []
+    for strategy in ("random", "uncertainty", "gradcam_avg"):
+        loop, _, recorder = make_loop(tiny_dataset, strategy, max_rounds=1)
+        loop.run()
+        firsts.append([row.index for row in recorder.rows])
+    assert firsts[0] == firsts[1] == firsts[2]
+
+
+def test_same_seed_same_selections_other_seed_other(tiny_dataset):
+    runs = []
+    for seed in (0, 0, 1):
+        loop, _, recorder = make_loop(tiny_dataset, "uncertainty", max_rounds=3, seed=seed)
+        loop.run()
+        runs.append(([row.index for row in recorder.rows], [r.val_auroc for r in recorder.records]))
+    assert runs[0] == runs[1]
+    assert runs[0][0] != runs[2][0]
+
+
+def test_budget_trims_the_last_batch(tiny_dataset):
+    loop, _, recorder = make_loop(tiny_dataset, "random", stopping=BudgetStopping(40))
+    history = loop.run()
+    assert [r.n_labeled for r in history] == [16, 32, 40]
+    assert loop.stop_reason.startswith("stopping criterion budget")
+
+
+def test_batch_learning_starts_each_round_from_a_fresh_model(tiny_dataset):
+    loop, _, _ = make_loop(tiny_dataset, "random", max_rounds=2, learning="batch")
+    loop.step()
+    first = loop.model
+    loop.step()
+    assert loop.model is not first
+
+
+def test_incremental_keeps_training_the_same_model(tiny_dataset):
+    loop, _, _ = make_loop(tiny_dataset, "random", max_rounds=2)
+    loop.step()
+    first = loop.model
+    before = [p.detach().clone() for p in first.parameters()]
+    loop.step()
+    assert loop.model is first
+    assert any(not torch.equal(a, b) for a, b in zip(before, first.parameters()))
+
+
+@pytest.mark.parametrize("bad,match", [(dict(learning="online"), "al.learning"), (dict(batch_size=0), "al.batch_size")])
+def test_bad_loop_settings(bad, match):
+    with pytest.raises(ValueError, match=match):
+        LoopSettings(**bad)

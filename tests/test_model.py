@@ -1,0 +1,51 @@
+import pytest
+import torch
+
+from alflow.loop import TrainSettings, auroc, score_images, train_round
+from alflow.model import DefectClassifier, build_resnet18
+
+
+def test_training_fits_a_small_labeled_set(tiny_dataset):
+    torch.manual_seed(0)
+    model = DefectClassifier(augment=False)
+    idx = torch.arange(48)
+    images, labels = tiny_dataset.images[idx], tiny_dataset.labels[idx]
+    before = score_images(model.net, tiny_dataset.images, idx, frozenset({"probs"})).probs
+    loss = train_round(model, images, labels, TrainSettings(epochs=12, min_steps=0, batch_size=16,
+                                                           accelerator="cpu"), seed=0)
+    after = score_images(model.net, tiny_dataset.images, idx, frozenset({"probs"})).probs
+    nll = lambda p: -torch.log(p[torch.arange(len(labels)), labels]).mean()  # noqa: E731
+    assert nll(after) < nll(before)
+    assert auroc(after, labels) > 0.9
+    assert loss == loss  # a number, not NaN
+
+
+def test_epochs_and_minimum_steps():
+    settings = TrainSettings(epochs=1, min_steps=10, batch_size=32)
+    assert settings.epochs_for(32) == 10   # one step an epoch: steps decide
+    assert settings.epochs_for(640) == 1   # 20 steps an epoch: epochs decide
+    assert settings.epochs_for(100) == 3   # 4 steps an epoch
+
+
+def test_weights_from_a_local_file(tmp_path):
+    torch.manual_seed(1)
+    source = build_resnet18(2)
+    path = tmp_path / "resnet18.pth"
+    torch.save(source.state_dict(), path)
+    loaded = build_resnet18(2, str(path))
+    assert torch.equal(loaded.conv1.weight, source.conv1.weight)
+    with pytest.raises(FileNotFoundError, match="model.weights_path"):
+        build_resnet18(2, str(tmp_path / "missing.pth"))
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match="bad.pth"):
+        build_resnet18(2, str(tmp_path / "bad.pth"))
+
+
+def test_unknown_optimizer_names_the_key():
+    with pytest.raises(ValueError, match="model.optimizer"):
+        DefectClassifier(optimizer="lbfgs")
+
+
+def test_auroc_is_nan_with_one_class():
+    assert auroc(torch.tensor([[0.2, 0.8], [0.6, 0.4]]), torch.tensor([1, 1])) != auroc(
+        torch.tensor([[0.2, 0.8], [0.6, 0.4]]), torch.tensor([1, 0]))

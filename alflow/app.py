@@ -15,6 +15,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from alflow.loop import AcquisitionLoop, LoopSettings
+from alflow.loop.summary import cutoff_metrics, stop_metrics
+from alflow.model.speed import keep_large_buffers_on_heap
 from alflow.tracking import flatten
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -29,6 +31,7 @@ def _choices() -> dict[str, str]:
 
 def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
     """Run one experiment job; returns the best validation AUROC (what a Hydra sweeper would optimise)."""
+    keep_large_buffers_on_heap()
     choices = _choices()
     strategy_name = choices.get("strategy", "strategy")
     dataset_name = cfg.dataset.get("name", choices.get("dataset", "dataset"))
@@ -48,7 +51,9 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
              int(dataset.labels.sum()), len(split.pool), len(split.val), len(split.test))
 
     tags = {"dataset": dataset_name, "strategy": strategy_name, "fold": str(cfg.fold.index),
-            "seed": str(cfg.seed), "learning": settings.learning}
+            "pool_size": str(len(split.pool)),
+            "seed": str(cfg.seed), "learning": settings.learning,
+            "experiment": choices.get("experiment", "none") or "none"}
     tracker = instantiate(cfg.tracking, run_name=f"{dataset_name}-{strategy_name}-fold{cfg.fold.index}-seed{cfg.seed}",
                           out_dir=out_dir, tags=tags)
     try:
@@ -61,6 +66,14 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
         history = loop.run()
         best = max((r.val_auroc for r in history if not math.isnan(r.val_auroc)), default=float("nan"))
         tracker.set_tags({"stop_reason": loop.stop_reason, "rounds": len(history)})
+        summary, found = cutoff_metrics(history, cfg.analysis.knee_sensitivity)
+        summary.update(stop_metrics(history))
+        if cfg.analysis.batch_retrain and found["best"]["round"] is not None:
+            n, val_auroc, test_auroc = loop.retrain_batch(found["best"]["round"])
+            summary.update({"batch/n_labeled": n, "batch/val_auroc": val_auroc, "batch/test_auroc": test_auroc})
+            log.info("[%s] batch retrain on the %d images labeled up to the best round: test AUROC %.3f",
+                     label, n, test_auroc)
+        tracker.log_summary(summary)
         tracker.finish("FINISHED")
     except BaseException as exc:
         tracker.finish("FAILED", error="".join(traceback.format_exception_only(type(exc), exc)).strip())

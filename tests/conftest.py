@@ -1,4 +1,8 @@
 import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,3 +21,29 @@ def tiny_dataset():
     from alflow.data import build_synthetic
 
     return build_synthetic(n_images=120, image_size=32, defect_fraction=0.25, seed=0)
+
+
+@dataclass
+class Sweep:
+    cwd: Path
+    uri: str
+    output: str
+
+
+def run_alflow(args, cwd, timeout=900, module="alflow"):
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def smoke_sweep(tmp_path_factory):
+    """The issue's reference sweep, run once: 3 strategies x folds 0,1 of the smoke pool, plus the upper bound."""
+    cwd = tmp_path_factory.mktemp("sweep")
+    uri = f"sqlite:///{cwd / 'mlflow.db'}"
+    proc = run_alflow(["-m", "experiment=smoke", "strategy=random,uncertainty,gradcam_avg", "fold.index=0,1",
+                       f"tracking.uri={uri}"], cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    bound = run_alflow(["-m", "experiment=smoke", "strategy=upper_bound", "fold.index=0,1", "trainer.epochs=3",
+                        f"tracking.uri={uri}"], cwd=cwd)
+    assert bound.returncode == 0, bound.stderr[-3000:]
+    return Sweep(cwd=cwd, uri=uri, output=proc.stdout + proc.stderr)

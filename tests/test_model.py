@@ -49,3 +49,16 @@ def test_unknown_optimizer_names_the_key():
 def test_auroc_is_nan_with_one_class():
     assert auroc(torch.tensor([[0.2, 0.8], [0.6, 0.4]]), torch.tensor([1, 1])) != auroc(
         torch.tensor([[0.2, 0.8], [0.6, 0.4]]), torch.tensor([1, 0]))
+
+
+def test_batchnorm_recalibration_matches_the_data(tiny_dataset):
+    from alflow.model import normalize, recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    net = build_resnet18(2)
+    images = tiny_dataset.images[:40]
+    recalibrate_batchnorm(net, images, batch_size=8)  # equal batches: the average of batch means is the mean
+    with torch.no_grad():
+        first = net.conv1(normalize(images))
+    assert torch.allclose(net.bn1.running_mean, first.mean(dim=(0, 2, 3)), atol=1e-4)
+    assert net.bn1.momentum == 0.1 and net.training

@@ -7,28 +7,23 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import run_alflow
 from mlflow.tracking import MlflowClient
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_alflow(args, cwd, timeout=900):
-    return subprocess.run([sys.executable, "-m", "alflow", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
-
-
 @pytest.mark.slow
-def test_smoke_sweep_logs_every_job_and_round(tmp_path, tracking_uri):
-    proc = run_alflow(["-m", "experiment=smoke", "strategy=random,uncertainty,gradcam_avg", "fold.index=0,1",
-                       f"tracking.uri={tracking_uri}"], cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    output = proc.stdout + proc.stderr
+def test_smoke_sweep_logs_every_job_and_round(smoke_sweep, tmp_path):
+    tracking_uri = smoke_sweep.uri
+    output = smoke_sweep.output
     assert "round 5/5 | labeled 72/72" in output
     assert f"mlflow ui --backend-store-uri {tracking_uri}" in output
 
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("alflow")
-    runs = client.search_runs([experiment.experiment_id])
+    runs = [r for r in client.search_runs([experiment.experiment_id])
+            if r.data.tags.get("strategy") not in (None, "upper_bound")]  # not the bound, not the report
     assert len(runs) == 6
     assert Counter((r.data.tags["strategy"], r.data.tags["fold"]) for r in runs) == Counter(
         (s, f) for s in ("random", "uncertainty", "gradcam_avg") for f in ("0", "1"))

@@ -15,6 +15,7 @@ class InspectionDataset:
     images: torch.Tensor
     labels: torch.Tensor
     classes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # files left out as undecodable (on_bad_image=skip)
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4 or self.images.shape[1] != 3:

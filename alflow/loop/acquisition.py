@@ -21,7 +21,7 @@ from alflow.data import FoldSplit, InspectionDataset, Pool
 from alflow.loop.oracle import Oracle, SimulatedOracle
 from alflow.loop.scoring import score_images
 from alflow.loop.training import TrainSettings, train_round
-from alflow.model import DefectClassifier
+from alflow.model import DefectClassifier, recalibrate_batchnorm
 from alflow.strategies import ModelOutputs, ScoredPool, Selection, Strategy
 
 log = logging.getLogger("alflow")
@@ -63,6 +63,9 @@ class RoundRecord:
     test_auroc: float
     train_loss: float
     seconds: float
+    # Label-free signals for stopping criteria, measured after the round's training:
+    expected_defects_left: float = float("nan")  # sum of p(defect) over the unlabeled pool
+    stop_set_predictions: list[int] | None = None  # predicted labels on the stop set (the validation fold)
 
 
 @dataclass
@@ -106,6 +109,8 @@ class AcquisitionLoop:
         self.revealed: dict[int, int] = {}
         self.history: list[RoundRecord] = []
         self.stop_reason = ""
+        # The pool scored with the current model, kept from the end of the last round for the next selection.
+        self._scored: ScoredPool | None = None
         self.device = scoring_device(train)
         self.model = self._fresh_model()
 
@@ -147,12 +152,10 @@ class AcquisitionLoop:
             n = min(n, remaining(self.pool.n_labeled))
         return min(n, self.pool.n_unlabeled)
 
-    def _select(self, round_index: int, n: int) -> Selection:
-        generator = torch.Generator().manual_seed(self.settings.seed * 100_003 + round_index)
-        if self.pool.n_labeled == 0:
-            order = torch.randperm(self.pool.n_unlabeled, generator=generator)[:n]
-            return Selection(self.pool.unlabeled[order], torch.full((n,), float("nan"), dtype=torch.float64))
-        needs = self.strategy.needs
+    def _score_pool(self) -> ScoredPool:
+        """One pass over the pool with the current model: what the strategy needs, plus probabilities
+        (the label-free stopping signals use them)."""
+        needs = self.strategy.needs | {"probs"}
         labeled_needed = "cams" in needs or "embeddings" in needs
         unlabeled = self.pool.unlabeled
         labeled = self.pool.labeled if labeled_needed else torch.empty(0, dtype=torch.long)
@@ -160,7 +163,15 @@ class AcquisitionLoop:
                                torch.cat([unlabeled, labeled]), needs, self.strategy.cam_settings,
                                self.settings.score_batch_size, self.device)
         n_u = len(unlabeled)
-        scored = ScoredPool(unlabeled=_rows(outputs, slice(0, n_u)), labeled=_rows(outputs, slice(n_u, None)))
+        return ScoredPool(unlabeled=_rows(outputs, slice(0, n_u)), labeled=_rows(outputs, slice(n_u, None)))
+
+    def _select(self, round_index: int, n: int) -> Selection:
+        generator = torch.Generator().manual_seed(self.settings.seed * 100_003 + round_index)
+        if self.pool.n_labeled == 0:
+            order = torch.randperm(self.pool.n_unlabeled, generator=generator)[:n]
+            return Selection(self.pool.unlabeled[order], torch.full((n,), float("nan"), dtype=torch.float64))
+        scored = self._scored if self._scored is not None else self._score_pool()
+        self._scored = None
         return self.strategy.select(scored, n, generator)
 
     def step(self) -> RoundRecord:
@@ -176,35 +187,58 @@ class AcquisitionLoop:
             self.model = self._fresh_model()
         train_idx = self.pool.labeled if (self.settings.learning == "batch" or self.settings.replay) \
             else selection.indices
-        train_labels = torch.tensor([self.revealed[i] for i in train_idx.tolist()], dtype=torch.long)
-        loss = train_round(self.model, self.dataset.images[train_idx], train_labels, self.train,
-                           seed=self.settings.seed * 1_000 + r)
+        loss = self._train(self.model, train_idx, seed=self.settings.seed * 1_000 + r, calibrate_on=self.pool.labeled)
 
-        val_auroc, test_auroc = self._evaluate()
+        val_probs, test_probs = self._predict_val_test(self.model)
+        expected_left = float("nan")
+        if self.pool.n_unlabeled > 0:
+            # Scored now, used by the next round's selection: the model does not change in between.
+            self._scored = self._score_pool()
+            expected_left = float(self._scored.unlabeled.probs[:, 1].sum())
         labels = self.dataset.labels
         record = RoundRecord(
             round=r, n_labeled=self.pool.n_labeled, n_selected=len(selection.indices),
             defects_found=int(labels[self.pool.labeled].sum()), defects_left=int(labels[self.pool.unlabeled].sum()),
-            val_auroc=val_auroc, test_auroc=test_auroc, train_loss=loss, seconds=time.perf_counter() - start,
+            val_auroc=auroc(val_probs, labels[self.split.val]), test_auroc=auroc(test_probs, labels[self.split.test]),
+            train_loss=loss, seconds=time.perf_counter() - start, expected_defects_left=expected_left,
+            stop_set_predictions=val_probs.argmax(dim=1).tolist(),
         )
         self.history.append(record)
         rows = [SelectionRow(r, rank, int(i), float(s), int(y), self.dataset.classes[int(i)])
                 for rank, (i, s, y) in enumerate(zip(selection.indices.tolist(), selection.scores.tolist(),
                                                      revealed.tolist()))]
         log.info("[%s] round %d/%d | labeled %d/%d | val AUROC %.3f | test AUROC %.3f | defects left %d | %.1f s",
-                 self.label, r + 1, self.total_rounds, record.n_labeled, len(self.split.pool), val_auroc,
-                 test_auroc, record.defects_left, record.seconds)
+                 self.label, r + 1, self.total_rounds, record.n_labeled, len(self.split.pool), record.val_auroc,
+                 record.test_auroc, record.defects_left, record.seconds)
         for listener in self.listeners:
             listener.on_round(record, rows)
         return record
 
-    def _evaluate(self) -> tuple[float, float]:
+    def _train(self, model: DefectClassifier, indices: torch.Tensor, seed: int,
+               calibrate_on: torch.Tensor | None = None) -> float:
+        labels = torch.tensor([self.revealed[i] for i in indices.tolist()], dtype=torch.long)
+        loss = train_round(model, self.dataset.images[indices], labels, self.train, seed=seed)
+        if self.train.recalibrate_bn:
+            images = self.dataset.images[indices if calibrate_on is None else calibrate_on]
+            recalibrate_batchnorm(model.net.to(self.device), images)
+        return loss
+
+    def retrain_batch(self, upto_round: int) -> tuple[int, float, float]:
+        """The paper's batch learning: a fresh model trained on exactly the images labeled up to
+        ``upto_round``; returns (images, validation AUROC, test AUROC)."""
+        indices = self.pool.indices[(self.pool.labeled_round >= 0) & (self.pool.labeled_round <= upto_round)]
+        model = self._fresh_model()
+        self._train(model, indices, seed=self.settings.seed * 1_000 + 999)
+        val_probs, test_probs = self._predict_val_test(model)
+        labels = self.dataset.labels
+        return len(indices), auroc(val_probs, labels[self.split.val]), auroc(test_probs, labels[self.split.test])
+
+    def _predict_val_test(self, model: DefectClassifier) -> tuple[torch.Tensor, torch.Tensor]:
         both = torch.cat([self.split.val, self.split.test])
-        out = score_images(self.model.net.to(self.device), self.dataset.images, both, frozenset({"probs"}),
+        out = score_images(model.net.to(self.device), self.dataset.images, both, frozenset({"probs"}),
                            batch_size=self.settings.score_batch_size, device=self.device)
         n_val = len(self.split.val)
-        labels = self.dataset.labels
-        return (auroc(out.probs[:n_val], labels[self.split.val]), auroc(out.probs[n_val:], labels[self.split.test]))
+        return out.probs[:n_val], out.probs[n_val:]
 
 
 def _rows(outputs: ModelOutputs, rows: slice) -> ModelOutputs:

@@ -17,16 +17,22 @@ from alflow.strategies import ModelOutputs
 
 def score_images(net: torch.nn.Module, images: torch.Tensor, indices: torch.Tensor, needs: frozenset[str],
                  cam_settings: CamSettings | None = None, batch_size: int = 256,
-                 device: torch.device | str = "cpu", allow_closed_form: bool = True) -> ModelOutputs:
+                 device: torch.device | str = "cpu", allow_closed_form: bool = True,
+                 channels_last: bool = True) -> ModelOutputs:
     """Score ``images[indices]`` with ``net`` (a torchvision ResNet) in eval mode.
 
     ``allow_closed_form=False`` forces Captum even where the closed form applies (for checks).
+    ``channels_last`` runs the pass in NHWC, which oneDNN's CPU convolutions prefer
+    (``benchmarks/acquisition.py`` measures it); the net is restored to NCHW afterwards so
+    training is unaffected.
     """
     want_cams = "cams" in needs
     if want_cams and cam_settings is None:
         raise ValueError("GradCAM maps were asked for without CamSettings")
     was_training = net.training
     net.eval()
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    net.to(memory_format=memory_format)
     layer = getattr(net, cam_settings.layer) if want_cams else None
     closed_form = want_cams and allow_closed_form and has_gap_linear_head(net, cam_settings.layer)
     captured: dict[str, torch.Tensor] = {}
@@ -37,7 +43,7 @@ def score_images(net: torch.nn.Module, images: torch.Tensor, indices: torch.Tens
     try:
         for start in range(0, len(indices), batch_size):
             batch_idx = indices[start:start + batch_size]
-            x = normalize(images[batch_idx].to(device))
+            x = normalize(images[batch_idx].to(device)).contiguous(memory_format=memory_format)
             with torch.inference_mode():
                 logits = net(x)
             probs.append(logits.softmax(dim=1).float().cpu())
@@ -57,6 +63,7 @@ def score_images(net: torch.nn.Module, images: torch.Tensor, indices: torch.Tens
     finally:
         for h in hooks:
             h.remove()
+        net.to(memory_format=torch.contiguous_format)
         net.train(was_training)
     return ModelOutputs(
         indices=indices,

@@ -19,6 +19,8 @@ class TrainSettings:
 
     32 new images are one step an epoch: a budget of epochs alone leaves a
     from-scratch ResNet-18 undertrained, so each round runs at least ``min_steps``.
+    ``recalibrate_bn``: after training, BatchNorm statistics are recomputed over every labeled
+    image (see ``alflow.model.recalibrate_batchnorm``).
     """
 
     epochs: int = 1
@@ -27,6 +29,7 @@ class TrainSettings:
     accelerator: str = "auto"
     devices: int | str = 1
     precision: str = "32-true"
+    recalibrate_bn: bool = True
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.min_steps < 0 or self.batch_size < 1:

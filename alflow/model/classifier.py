@@ -94,3 +94,28 @@ class DefectClassifier(pl.LightningModule):
             return torch.optim.SGD(self.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
         cls = torch.optim.AdamW if hp.optimizer == "adamw" else torch.optim.Adam
         return cls(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(net: torch.nn.Module, images: torch.Tensor, batch_size: int = 128) -> None:
+    """Recompute BatchNorm running statistics as the average of batch statistics over ``images`` (uint8).
+
+    A round trains only a few steps, and BatchNorm's running averages (momentum 0.1) lag far
+    behind the weights they must match: evaluation in eval mode is then mostly noise. One
+    forward pass over the labeled images fixes that without changing any weight.
+    """
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms or len(images) == 0:
+        return
+    device = next(net.parameters()).device
+    was_training = net.training
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    net.train()
+    for start in range(0, len(images), batch_size):
+        net(normalize(images[start:start + batch_size].to(device)))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    net.train(was_training)

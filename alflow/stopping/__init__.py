@@ -1,4 +1,44 @@
-"""Stopping criteria."""
-from alflow.stopping.criteria import BudgetStopping, NoStopping
+"""Stopping criteria: online (``should_stop(history)`` after each round) and post-hoc cut-offs."""
+from __future__ import annotations
 
-__all__ = ["BudgetStopping", "NoStopping"]
+from collections.abc import Iterable, Mapping, Sequence
+
+from alflow.stopping.criteria import BudgetStopping, NoStopping
+from alflow.stopping.cutoffs import CUTOFFS, cutoffs, knee_point
+from alflow.stopping.knee import KneeStopping, held_knee
+from alflow.stopping.plateau import PlateauStopping
+from alflow.stopping.predicted_defects import PredictedDefectsStopping
+from alflow.stopping.stabilizing import StabilizingPredictions, cohen_kappa
+
+CRITERIA = {cls.name: cls for cls in (NoStopping, BudgetStopping, PlateauStopping, KneeStopping,
+                                      PredictedDefectsStopping, StabilizingPredictions)}
+
+
+def where_each_would_stop(history: Sequence, criteria) -> dict[str, int | None]:
+    """For each criterion, the ``n_labeled`` of the first round after which it says stop; None: never.
+
+    Replays a finished run: asks ``criterion.should_stop(history[:i + 1])`` for i = 0, 1, ...
+    and reports ``history[i].n_labeled`` at the first True. ``criteria`` is a mapping
+    ``{name: criterion}`` (to compare two settings of one class) or an iterable of criteria,
+    keyed by their ``name`` (ValueError on a repeated name).
+    """
+    if isinstance(criteria, Mapping):
+        named = dict(criteria)
+    else:
+        named = {}
+        for criterion in criteria if isinstance(criteria, Iterable) else (criteria,):
+            if criterion.name in named:
+                raise ValueError(f"two criteria named {criterion.name!r}; pass a dict to name them apart")
+            named[criterion.name] = criterion
+    result: dict[str, int | None] = {}
+    for name, criterion in named.items():
+        result[name] = next((history[i].n_labeled for i in range(len(history))
+                             if criterion.should_stop(history[:i + 1])), None)
+    return result
+
+
+__all__ = [
+    "CRITERIA", "CUTOFFS", "BudgetStopping", "KneeStopping", "NoStopping", "PlateauStopping",
+    "PredictedDefectsStopping", "StabilizingPredictions", "cohen_kappa", "cutoffs", "held_knee", "knee_point",
+    "where_each_would_stop",
+]

@@ -75,6 +75,12 @@ class MlflowRun:
         self.client.log_batch(self.run_id, metrics=metrics)
         self.log_artifact(self.selection_path)
 
+    def log_summary(self, metrics: Mapping[str, float]) -> None:
+        """End-of-run numbers (cut-offs, stopping points, batch retrain), step 0."""
+        items = [Metric(k, float(v), 0, 0) for k, v in metrics.items() if not math.isnan(float(v))]
+        for start in range(0, len(items), 1000):
+            self.client.log_batch(self.run_id, metrics=items[start:start + 1000])
+
     def finish(self, status: str = "FINISHED", error: str | None = None) -> None:
         if error:
             self.set_tags({"error": error[:5000]})

@@ -1,0 +1,53 @@
+"""KolektorSDD (v1): ``ROOT/kosNN/PartN.jpg`` beside its mask ``ROOT/kosNN/PartN_label.bmp``.
+
+Grayscale images (about 500 x 1250 px; repeated over three channels). An image is a defect
+(label 1, class ``defect``) when its label mask has any non-zero pixel, otherwise ``good``.
+Every sub-folder of ROOT is read (``kos01`` ... ``kos50`` as distributed); images are the
+``.jpg`` files in them (``.png``/``.bmp`` too, for re-encoded copies), masks are the
+``*_label.*`` files.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alflow.data.cache import DEFAULT_CACHE_DIR, build_dataset, check_root, check_settings
+from alflow.data.dataset import InspectionDataset
+
+LAYOUT = "KolektorSDD: ROOT/kosNN/PartN.jpg + ROOT/kosNN/PartN_label.bmp"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+MASK_SUFFIX = "_label"
+
+
+def ksdd_files(root: Path) -> tuple[list[Path], list[Path]]:
+    """(images, masks), sorted by folder and name; errors name the folder or the file at fault."""
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise ValueError(f"no sub-folders (kosNN) in {root}: expected {LAYOUT}")
+    images: list[Path] = []
+    masks: list[Path] = []
+    for folder in folders:
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        by_stem = {p.stem: p for p in files if p.stem.endswith(MASK_SUFFIX)}
+        for p in files:
+            if p.stem.endswith(MASK_SUFFIX):
+                continue
+            mask = by_stem.get(p.stem + MASK_SUFFIX)
+            if mask is None:
+                expected = p.with_name(f"{p.stem}{MASK_SUFFIX}.bmp")
+                raise FileNotFoundError(f"missing mask for {p}: expected {expected}")
+            images.append(p)
+            masks.append(mask)
+    if not images:
+        raise ValueError(f"no images (PartN.jpg beside PartN_label.bmp) in the sub-folders of {root}: "
+                         f"expected {LAYOUT}")
+    return images, masks
+
+
+def build_ksdd(root: str | os.PathLike, name: str = "ksdd", image_size: int = 64, resize: str = "stretch",
+               cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR, on_bad_image: str = "error") -> InspectionDataset:
+    """Hydra target of ``dataset=ksdd``: every part of every ``kosNN`` folder."""
+    check_settings(image_size, resize, on_bad_image)
+    images, masks = ksdd_files(check_root(root, LAYOUT))
+    return build_dataset(name, images, masks=masks, image_size=image_size, resize=resize, cache_dir=cache_dir,
+                         on_bad_image=on_bad_image, settings={"layout": "ksdd"})

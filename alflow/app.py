@@ -14,6 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from alflow.data.stats import split_statistics, statistics_metrics
 from alflow.loop import AcquisitionLoop, LoopSettings
 from alflow.loop.summary import cutoff_metrics, stop_metrics
 from alflow.model.speed import keep_large_buffers_on_heap
@@ -46,7 +47,10 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
     stopping = instantiate(cfg.stopping)
     model_factory = instantiate(cfg.model)
     train = instantiate(cfg.trainer)
-    settings = LoopSettings(**OmegaConf.to_container(cfg.al, resolve=True))
+    settings = LoopSettings(**OmegaConf.to_container(cfg.al, resolve=True),
+                            gallery_dir=str(Path(out_dir) / "gallery") if cfg.gallery_size > 0 else None,
+                            gallery_size=cfg.gallery_size)
+    stats = split_statistics(dataset, split)
     log.info("[%s] %s: %d images (%d defects); pool %d, val %d, test %d", label, dataset_name, len(dataset),
              int(dataset.labels.sum()), len(split.pool), len(split.val), len(split.test))
 
@@ -58,6 +62,8 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
                           out_dir=out_dir, tags=tags)
     try:
         tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
+        tracker.log_json(stats, "dataset_stats.json")
+        tracker.log_summary(statistics_metrics(stats))
         config_path = Path(out_dir) / "config.yaml"
         config_path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
         tracker.log_artifact(config_path)

@@ -69,3 +69,13 @@ def test_bad_cam_settings():
         CamSettings(target="both")
     with pytest.raises(ValueError, match="strategy.map_size"):
         CamSettings(map_size=4)
+
+
+def test_flat_maps_stay_flat_after_upsampling():
+    from alflow.explain import resize_and_normalize
+
+    one_by_one = torch.full((3, 1, 1, 1), 0.7310586)  # a 32 px input gives layer4 maps of 1 x 1
+    maps = resize_and_normalize(one_by_one, 32, 32, "minmax")
+    assert maps.shape == (3, 1, 32, 32) and torch.count_nonzero(maps) == 0
+    varied = resize_and_normalize(torch.tensor([[[[0.0, 1.0], [2.0, 3.0]]]]), 16, 16, "minmax")
+    assert varied.min() == 0 and varied.max() == 1

@@ -59,16 +59,21 @@ def test_smoke_sweep_logs_every_job_and_round(smoke_sweep, tmp_path):
 
 
 @pytest.mark.slow
-def test_multirun_script_forwards_overrides(tmp_path, tracking_uri):
+def test_multirun_script_forwards_overrides_and_reports(tmp_path, tracking_uri):
     proc = subprocess.run(["bash", str(REPO / "multirun.sh"), "experiment=smoke", "strategy=uncertainty",
                            "fold.index=2", "al.max_rounds=2", f"tracking.uri={tracking_uri}"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "ALFLOW_PYTHON": sys.executable})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    runs = MlflowClient(tracking_uri).search_runs([MlflowClient(tracking_uri).get_experiment_by_name("alflow")
-                                                   .experiment_id])
-    assert [(r.data.tags["strategy"], r.data.tags["fold"], r.data.tags["rounds"]) for r in runs] == [
+    client = MlflowClient(tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("alflow").experiment_id])
+    jobs = [r for r in runs if r.data.tags.get("alflow.summary") != "true"]
+    assert [(r.data.tags["strategy"], r.data.tags["fold"], r.data.tags["rounds"]) for r in jobs] == [
         ("uncertainty", "2", "2")]
+    # the sweep ends with the report: Table 1 printed, files written, a summary run logged
+    assert "Table 1" in proc.stdout and "| synthetic | incremental |" in proc.stdout
+    assert (tmp_path / "report" / "table1.csv").exists()
+    assert len(runs) == 2
 
 
 @pytest.mark.parametrize("override,message", [

@@ -91,6 +91,9 @@ def resize_and_normalize(cams: torch.Tensor, size: int | None, input_size: int, 
         flat = cams.flatten(1)
         lo = flat.min(dim=1).values.view(-1, 1, 1, 1)
         hi = flat.max(dim=1).values.view(-1, 1, 1, 1)
-        # A flat map (all zero after relu) carries no spatial pattern: it stays all zero.
-        cams = (cams - lo) / (hi - lo).clamp_min(1e-12)
+        # A flat map carries no spatial pattern: it becomes all zero. "Flat" is relative, since
+        # upsampling a 1 x 1 map leaves float rounding ripples that min-max would blow up to [0, 1].
+        span = hi - lo
+        flat_map = span <= 1e-5 * torch.maximum(hi.abs(), lo.abs()) + 1e-12
+        cams = torch.where(flat_map, torch.zeros_like(cams), (cams - lo) / span.clamp_min(1e-12))
     return cams

@@ -12,12 +12,15 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import torch
 from torchmetrics.functional.classification import binary_auroc
 
 from alflow.data import FoldSplit, InspectionDataset, Pool
+from alflow.explain import CamSettings
+from alflow.explain.gallery import save_gallery
 from alflow.loop.oracle import Oracle, SimulatedOracle
 from alflow.loop.scoring import score_images
 from alflow.loop.training import TrainSettings, train_round
@@ -42,6 +45,8 @@ class LoopSettings:
     score_batch_size: int = 256
     max_rounds: int | None = None
     seed: int = 0
+    gallery_size: int = 16           # selected images drawn per round with their GradCAM (0 = none)
+    gallery_dir: str | None = None   # where the round galleries go; None = no galleries
 
     def __post_init__(self) -> None:
         if self.learning not in LEARNING_MODES:
@@ -66,6 +71,7 @@ class RoundRecord:
     # Label-free signals for stopping criteria, measured after the round's training:
     expected_defects_left: float = float("nan")  # sum of p(defect) over the unlabeled pool
     stop_set_predictions: list[int] | None = None  # predicted labels on the stop set (the validation fold)
+    gallery: str | None = None  # PNG of the round's selected images with their GradCAM overlay
 
 
 @dataclass
@@ -179,6 +185,7 @@ class AcquisitionLoop:
         r = len(self.history)
         selection = self._select(r, self._batch_size_now())
         revealed = self.oracle.reveal(selection.indices)
+        gallery = self._gallery(r, selection, revealed)
         for idx, y in zip(selection.indices.tolist(), revealed.tolist()):
             self.revealed[idx] = int(y)
         self.pool.mark_labeled(selection.indices, r)
@@ -201,7 +208,7 @@ class AcquisitionLoop:
             defects_found=int(labels[self.pool.labeled].sum()), defects_left=int(labels[self.pool.unlabeled].sum()),
             val_auroc=auroc(val_probs, labels[self.split.val]), test_auroc=auroc(test_probs, labels[self.split.test]),
             train_loss=loss, seconds=time.perf_counter() - start, expected_defects_left=expected_left,
-            stop_set_predictions=val_probs.argmax(dim=1).tolist(),
+            stop_set_predictions=val_probs.argmax(dim=1).tolist(), gallery=gallery,
         )
         self.history.append(record)
         rows = [SelectionRow(r, rank, int(i), float(s), int(y), self.dataset.classes[int(i)])
@@ -213,6 +220,21 @@ class AcquisitionLoop:
         for listener in self.listeners:
             listener.on_round(record, rows)
         return record
+
+    def _gallery(self, r: int, selection: Selection, revealed: torch.Tensor) -> str | None:
+        """Draw the first ``gallery_size`` picks with the GradCAM of the model that picked them."""
+        n = min(self.settings.gallery_size, len(selection.indices))
+        if not self.settings.gallery_dir or n == 0:
+            return None
+        picked = selection.indices[:n]
+        settings = self.strategy.cam_settings or CamSettings()
+        cams = score_images(self.model.net.to(self.device), self.dataset.images, picked, frozenset({"cams"}),
+                            settings, device=self.device).cams
+        path = Path(self.settings.gallery_dir) / f"round_{r:03d}.png"
+        save_gallery(path, self.dataset.images[picked], cams, selection.scores[:n].tolist(), revealed[:n].tolist(),
+                     [self.dataset.classes[i] for i in picked.tolist()],
+                     f"{self.label} round {r + 1}: the first {n} picks (label revealed by the oracle)")
+        return str(path)
 
     def _train(self, model: DefectClassifier, indices: torch.Tensor, seed: int,
                calibrate_on: torch.Tensor | None = None) -> float:

@@ -64,6 +64,9 @@ class MlflowRun:
     def log_artifact(self, path: str | Path) -> None:
         self.client.log_artifact(self.run_id, str(path))
 
+    def log_json(self, data: dict, name: str) -> None:
+        self.client.log_dict(self.run_id, data, name)
+
     def on_round(self, record: RoundRecord, rows: list[SelectionRow]) -> None:
         with self.selection_path.open("a", newline="") as f:
             writer = csv.writer(f)
@@ -74,6 +77,8 @@ class MlflowRun:
                    for name, attr in ROUND_METRICS.items() if not math.isnan(float(values[attr]))]
         self.client.log_batch(self.run_id, metrics=metrics)
         self.log_artifact(self.selection_path)
+        if record.gallery:
+            self.client.log_artifact(self.run_id, record.gallery, artifact_path="gallery")
 
     def log_summary(self, metrics: Mapping[str, float]) -> None:
         """End-of-run numbers (cut-offs, stopping points, batch retrain), step 0."""

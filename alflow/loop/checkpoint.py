@@ -1,0 +1,49 @@
+"""A job's state after each finished round, committed atomically, so a killed job resumes there.
+
+What is saved is everything the next round depends on: which pool image was labeled in which
+round, the revealed labels, the history, the selection log and the model's weights (BatchNorm
+statistics included). Nothing else carries over between rounds: each round's training draws
+from RNGs seeded by (seed, round), and the optimizer is created afresh by every round's
+``Trainer``, so a resumed job repeats an uninterrupted one exactly.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+STATE_VERSION = 1
+
+
+@dataclass
+class LoopState:
+    labeled_round: torch.Tensor
+    revealed: dict[int, int]
+    history: list
+    rows: list
+    model_state: dict
+    extra: dict = field(default_factory=dict)  # e.g. the MLflow run id to continue
+
+
+def save_state(path: str | Path, state: LoopState) -> None:
+    """Write to a temporary file, then rename: a kill leaves the old state or the new, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save({"version": STATE_VERSION, **state.__dict__}, tmp)
+    os.replace(tmp, path)
+
+
+def load_state(path: str | Path) -> LoopState | None:
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is reported the same way
+        raise ValueError(f"cannot read the saved job state {path}: {exc}; delete it or run with al.resume=false")
+    if data.pop("version", None) != STATE_VERSION:
+        raise ValueError(f"saved job state {path} is from another alflow version; delete it or use al.resume=false")
+    return LoopState(**data)

@@ -4,6 +4,8 @@ Hydra stays here; everything below takes plain arguments and works without it.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import traceback
@@ -11,14 +13,17 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from alflow.data.stats import split_statistics, statistics_metrics
 from alflow.loop import AcquisitionLoop, LoopSettings
+from alflow.loop.checkpoint import load_state
 from alflow.loop.summary import cutoff_metrics, stop_metrics
 from alflow.model.speed import keep_large_buffers_on_heap
 from alflow.tracking import flatten
+from alflow.tracking.hints import record_failed_job
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 log = logging.getLogger("alflow")
@@ -58,17 +63,28 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
             "pool_size": str(len(split.pool)),
             "seed": str(cfg.seed), "learning": settings.learning,
             "experiment": choices.get("experiment", "none") or "none"}
-    tracker = instantiate(cfg.tracking, run_name=f"{dataset_name}-{strategy_name}-fold{cfg.fold.index}-seed{cfg.seed}",
-                          out_dir=out_dir, tags=tags)
+    run_name = f"{dataset_name}-{strategy_name}-fold{cfg.fold.index}-seed{cfg.seed}"
+    state_path = Path(settings.state_dir) / f"{run_name}-{job_key(cfg)}.pt"
+    state = load_state(state_path) if settings.resume else None
+    tracker = instantiate(cfg.tracking, run_name=run_name, out_dir=out_dir, tags=tags,
+                          run_id=state.extra.get("run_id") if state else None)
+    resuming = state is not None and tracker.resumed
     try:
-        tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
-        tracker.log_json(stats, "dataset_stats.json")
-        tracker.log_summary(statistics_metrics(stats))
-        config_path = Path(out_dir) / "config.yaml"
-        config_path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        tracker.log_artifact(config_path)
+        if not resuming:  # recorded first, so even a run that fails at once says what it was
+            tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
+            tracker.log_json(stats, "dataset_stats.json")
+            tracker.log_summary(statistics_metrics(stats))
+            config_path = Path(out_dir) / "config.yaml"
+            config_path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+            tracker.log_artifact(config_path)
         loop = AcquisitionLoop(dataset, split, strategy, model_factory, train, settings, stopping=stopping,
-                               listeners=[tracker], label=label)
+                               listeners=[tracker], label=label, state_path=state_path,
+                               state_extra={"run_id": tracker.run_id})
+        if resuming:
+            loop.restore(state)
+            relogged = tracker.sync(loop.history, loop.rows)
+            log.info("[%s] resumed from %s after round %d (%d images labeled; %d rounds logged late)", label,
+                     state_path, len(loop.history), loop.pool.n_labeled, relogged)
         history = loop.run()
         best = max((r.val_auroc for r in history if not math.isnan(r.val_auroc)), default=float("nan"))
         tracker.set_tags({"stop_reason": loop.stop_reason, "rounds": len(history)})
@@ -82,12 +98,30 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
         tracker.log_summary(summary)
         tracker.finish("FINISHED")
     except BaseException as exc:
+        # The state of the last finished round stays on disk: rerunning the job resumes there.
         tracker.finish("FAILED", error="".join(traceback.format_exception_only(type(exc), exc)).strip())
         raise
+    state_path.unlink(missing_ok=True)  # finished: a rerun of the same job starts a new run
     log.info("[%s] done: best val AUROC %.3f, MLflow run %s", label, best, tracker.run_id)
     return best
 
 
+def job_key(cfg: DictConfig) -> str:
+    """Names a job by everything that decides its results, so the same overrides find the same state."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    config.get("al", {}).pop("resume", None)
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 @hydra.main(version_base=None, config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> float:
-    return run_job(cfg)
+    if HydraConfig.get().mode != RunMode.MULTIRUN:
+        return run_job(cfg)
+    # In a sweep one failed job must not stop the others: its run is already marked FAILED;
+    # it is listed for the end-of-sweep callback, which makes the sweep exit non-zero.
+    try:
+        return run_job(cfg)
+    except Exception as exc:  # noqa: BLE001 - every job failure is reported the same way
+        log.exception("job failed: %s", exc)
+        record_failed_job(HydraConfig.get().sweep.dir, HydraConfig.get().job.override_dirname, exc)
+        return float("nan")

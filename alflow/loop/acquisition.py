@@ -21,6 +21,7 @@ from torchmetrics.functional.classification import binary_auroc
 from alflow.data import FoldSplit, InspectionDataset, Pool
 from alflow.explain import CamSettings
 from alflow.explain.gallery import save_gallery
+from alflow.loop.checkpoint import LoopState, save_state
 from alflow.loop.oracle import Oracle, SimulatedOracle
 from alflow.loop.scoring import score_images
 from alflow.loop.training import TrainSettings, train_round
@@ -47,6 +48,8 @@ class LoopSettings:
     seed: int = 0
     gallery_size: int = 16           # selected images drawn per round with their GradCAM (0 = none)
     gallery_dir: str | None = None   # where the round galleries go; None = no galleries
+    resume: bool = True              # a rerun of the same job continues from its last finished round
+    state_dir: str = ".alflow/state"  # where each job commits its state after every round
 
     def __post_init__(self) -> None:
         if self.learning not in LEARNING_MODES:
@@ -104,7 +107,7 @@ class AcquisitionLoop:
     def __init__(self, dataset: InspectionDataset, split: FoldSplit, strategy: Strategy,
                  model_factory: Callable[[], DefectClassifier], train: TrainSettings, settings: LoopSettings,
                  stopping=None, oracle: Oracle | None = None, listeners: Sequence[RoundListener] = (),
-                 label: str = ""):
+                 label: str = "", state_path: str | Path | None = None, state_extra: dict | None = None):
         self.dataset, self.split, self.strategy = dataset, split, strategy
         self.model_factory, self.train, self.settings = model_factory, train, settings
         self.stopping = stopping
@@ -114,7 +117,10 @@ class AcquisitionLoop:
         self.pool = Pool(split.pool)
         self.revealed: dict[int, int] = {}
         self.history: list[RoundRecord] = []
+        self.rows: list[SelectionRow] = []
         self.stop_reason = ""
+        self.state_path = Path(state_path) if state_path else None
+        self.state_extra = dict(state_extra or {})
         # The pool scored with the current model, kept from the end of the last round for the next selection.
         self._scored: ScoredPool | None = None
         self.device = scoring_device(train)
@@ -214,12 +220,32 @@ class AcquisitionLoop:
         rows = [SelectionRow(r, rank, int(i), float(s), int(y), self.dataset.classes[int(i)])
                 for rank, (i, s, y) in enumerate(zip(selection.indices.tolist(), selection.scores.tolist(),
                                                      revealed.tolist()))]
+        self.rows.extend(rows)
+        self._commit()  # the round is on disk before anyone is told of it: a kill from here on loses nothing
         log.info("[%s] round %d/%d | labeled %d/%d | val AUROC %.3f | test AUROC %.3f | defects left %d | %.1f s",
                  self.label, r + 1, self.total_rounds, record.n_labeled, len(self.split.pool), record.val_auroc,
                  record.test_auroc, record.defects_left, record.seconds)
         for listener in self.listeners:
             listener.on_round(record, rows)
         return record
+
+    def _commit(self) -> None:
+        if self.state_path is not None:
+            save_state(self.state_path, LoopState(
+                labeled_round=self.pool.labeled_round.clone(), revealed=dict(self.revealed), history=list(self.history),
+                rows=list(self.rows), model_state=self.model.state_dict(), extra=self.state_extra))
+
+    def restore(self, state: LoopState) -> None:
+        """Continue from a committed state: the rounds it holds are not run again."""
+        if len(state.labeled_round) != len(self.pool.indices):
+            raise ValueError(f"saved state {self.state_path} is for a pool of {len(state.labeled_round)} images, "
+                             f"this job's pool has {len(self.pool.indices)}; use al.resume=false")
+        self.pool.labeled_round = state.labeled_round.clone()
+        self.revealed = dict(state.revealed)
+        self.history = list(state.history)
+        self.rows = list(state.rows)
+        self.model.load_state_dict(state.model_state)
+        self._scored = None  # rescored from the restored weights: the same numbers the lost process had
 
     def _gallery(self, r: int, selection: Selection, revealed: torch.Tensor) -> str | None:
         """Draw the first ``gallery_size`` picks with the GradCAM of the model that picked them."""

@@ -8,10 +8,11 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from alflow.loop import RoundRecord, SelectionRow
-from alflow.tracking.store import get_or_create_experiment, resolve_uri
+from alflow.tracking.store import check_reachable, get_or_create_experiment, resolve_uri
 
 ROUND_METRICS = {
     "val/auroc": "val_auroc",
@@ -42,16 +43,51 @@ class MlflowRun:
     """Listens to the loop; every round is on disk and in MLflow before the next one starts."""
 
     def __init__(self, uri: str, experiment: str, run_name: str, out_dir: str | Path,
-                 tags: Mapping[str, str] | None = None):
+                 tags: Mapping[str, str] | None = None, run_id: str | None = None):
+        """``run_id``: continue that run (a resumed job) instead of creating one."""
         self.uri = resolve_uri(uri)
+        check_reachable(self.uri)
         self.client = MlflowClient(tracking_uri=self.uri)
         self.experiment_id = get_or_create_experiment(self.client, experiment)
-        self.run_id = self.client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags or {})).info.run_id
+        self.resumed = run_id is not None and self._reopen(run_id)
+        if not self.resumed:
+            run_id = self.client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags or {})).info.run_id
+        self.run_id = run_id
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.selection_path = self.out_dir / "selection.csv"
+        self._write_selection([])
+
+    def _reopen(self, run_id: str) -> bool:
+        try:
+            self.client.get_run(run_id)
+        except MlflowException:
+            return False  # the run is gone from this store: start a new one
+        self.client.update_run(run_id, status="RUNNING")
+        return True
+
+    def _write_selection(self, rows: list[SelectionRow]) -> None:
         with self.selection_path.open("w", newline="") as f:
-            csv.writer(f).writerow(SELECTION_COLUMNS)
+            writer = csv.writer(f)
+            writer.writerow(SELECTION_COLUMNS)
+            for row in rows:
+                writer.writerow([getattr(row, c) for c in SELECTION_COLUMNS])
+
+    def sync(self, history: list[RoundRecord], rows: list[SelectionRow]) -> int:
+        """After a resume: log the committed rounds this run does not have yet (a job killed between
+        committing a round and logging it); returns how many. Steps already logged are not logged again."""
+        logged = {m.step for m in self.client.get_metric_history(self.run_id, "al/n_labeled")}
+        missing = [r for r in history if r.n_labeled not in logged]
+        for record in missing:
+            self.client.log_batch(self.run_id, metrics=self._round_metrics(record))
+        self._write_selection(rows)
+        self.log_artifact(self.selection_path)
+        return len(missing)
+
+    def _round_metrics(self, record: RoundRecord) -> list[Metric]:
+        values = asdict(record)
+        return [Metric(name, float(values[attr]), 0, record.n_labeled)
+                for name, attr in ROUND_METRICS.items() if not math.isnan(float(values[attr]))]
 
     def log_params(self, params: Mapping[str, str]) -> None:
         items = [Param(k, v) for k, v in params.items()]
@@ -72,10 +108,7 @@ class MlflowRun:
             writer = csv.writer(f)
             for row in rows:
                 writer.writerow([getattr(row, c) for c in SELECTION_COLUMNS])
-        values = asdict(record)
-        metrics = [Metric(name, float(values[attr]), 0, record.n_labeled)
-                   for name, attr in ROUND_METRICS.items() if not math.isnan(float(values[attr]))]
-        self.client.log_batch(self.run_id, metrics=metrics)
+        self.client.log_batch(self.run_id, metrics=self._round_metrics(record))
         self.log_artifact(self.selection_path)
         if record.gallery:
             self.client.log_artifact(self.run_id, record.gallery, artifact_path="gallery")

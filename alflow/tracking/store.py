@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from mlflow.exceptions import MlflowException
@@ -37,3 +39,15 @@ def get_or_create_experiment(client: MlflowClient, name: str, attempts: int = 5)
         except MlflowException:
             time.sleep(0.2 * (attempt + 1))  # another job won the race; read it back
     raise RuntimeError(f"could not get or create MLflow experiment {name!r} at {client.tracking_uri}")
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast on a tracking server that does not answer, instead of MLflow's minutes of retries."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+            if response.status >= 400:
+                raise ConnectionError(f"HTTP {response.status}")
+    except (OSError, urllib.error.URLError, ConnectionError) as exc:
+        raise ConnectionError(f"tracking.uri {uri} is unreachable ({exc}); start the MLflow server or fix the URI")

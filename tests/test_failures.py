@@ -1,0 +1,33 @@
+"""A failed job is recorded as FAILED and does not stop the sweep; a dead server fails fast."""
+import socket
+import time
+
+import pytest
+from conftest import run_alflow
+from mlflow.tracking import MlflowClient
+
+
+@pytest.mark.slow
+def test_failed_job_is_marked_and_the_sweep_goes_on(tmp_path, tracking_uri):
+    proc = run_alflow(["-m", "experiment=smoke", "strategy=random", "fold.index=0", "al.max_rounds=1", "gallery_size=0",
+                       "model.weights_path=null,/no/such/weights.pth", f"tracking.uri={tracking_uri}"], cwd=tmp_path)
+    assert proc.returncode != 0  # the sweep says that a job failed ...
+    assert "1 job(s) of the sweep failed" in proc.stderr
+    client = MlflowClient(tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("alflow").experiment_id])
+    status = sorted((r.info.status, r.data.params.get("model.weights_path")) for r in runs)
+    assert status == [("FAILED", "/no/such/weights.pth"), ("FINISHED", "None")]  # ... after running the other
+    failed = next(r for r in runs if r.info.status == "FAILED")
+    assert "/no/such/weights.pth" in failed.data.tags["error"]
+
+
+def test_unreachable_server_fails_fast_naming_the_uri(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nobody listens there
+    uri = f"http://127.0.0.1:{port}"
+    start = time.monotonic()
+    proc = run_alflow(["experiment=smoke", f"tracking.uri={uri}"], cwd=tmp_path, timeout=300)
+    assert proc.returncode != 0
+    assert f"tracking.uri {uri} is unreachable" in proc.stderr
+    assert time.monotonic() - start < 120  # not MLflow's minutes of retries

@@ -91,7 +91,7 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
         summary, found = cutoff_metrics(history, cfg.analysis.knee_sensitivity)
         summary.update(stop_metrics(history))
         if cfg.analysis.batch_retrain and found["best"]["round"] is not None:
-            n, val_auroc, test_auroc = loop.retrain_batch(found["best"]["round"])
+            n, val_auroc, test_auroc = loop.retrain_batch(found["best"]["round"], cfg.analysis.batch_epochs)
             summary.update({"batch/n_labeled": n, "batch/val_auroc": val_auroc, "batch/test_auroc": test_auroc})
             log.info("[%s] batch retrain on the %d images labeled up to the best round: test AUROC %.3f",
                      label, n, test_auroc)

@@ -55,10 +55,11 @@ def test_first_batch_is_the_same_random_batch_for_every_strategy(tiny_dataset):
     assert firsts[0] == firsts[1] == firsts[2]
 
 
-def test_same_seed_same_selections_other_seed_other(tiny_dataset):
+@pytest.mark.parametrize("strategy", ["random", "uncertainty", "gradcam_avg"])
+def test_same_seed_same_selections_other_seed_other(tiny_dataset, strategy):
     runs = []
     for seed in (0, 0, 1):
-        loop, _, recorder = make_loop(tiny_dataset, "uncertainty", max_rounds=3, seed=seed)
+        loop, _, recorder = make_loop(tiny_dataset, strategy, max_rounds=3, seed=seed)
         loop.run()
         runs.append(([row.index for row in recorder.rows], [r.val_auroc for r in recorder.records]))
     assert runs[0] == runs[1]

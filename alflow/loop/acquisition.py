@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -271,12 +271,17 @@ class AcquisitionLoop:
             recalibrate_batchnorm(model.net.to(self.device), images)
         return loss
 
-    def retrain_batch(self, upto_round: int) -> tuple[int, float, float]:
+    def retrain_batch(self, upto_round: int, epochs: int | None = None) -> tuple[int, float, float]:
         """The paper's batch learning: a fresh model trained on exactly the images labeled up to
-        ``upto_round``; returns (images, validation AUROC, test AUROC)."""
+        ``upto_round`` for at least ``epochs`` epochs (a round's budget would leave a model trained once
+        on all of them undertrained); returns (images, validation AUROC, test AUROC)."""
         indices = self.pool.indices[(self.pool.labeled_round >= 0) & (self.pool.labeled_round <= upto_round)]
         model = self._fresh_model()
-        self._train(model, indices, seed=self.settings.seed * 1_000 + 999)
+        budget = self.train if epochs is None else replace(self.train, epochs=max(epochs, self.train.epochs))
+        labels = torch.tensor([self.revealed[i] for i in indices.tolist()], dtype=torch.long)
+        train_round(model, self.dataset.images[indices], labels, budget, seed=self.settings.seed * 1_000 + 999)
+        if self.train.recalibrate_bn:
+            recalibrate_batchnorm(model.net.to(self.device), self.dataset.images[indices])
         val_probs, test_probs = self._predict_val_test(model)
         labels = self.dataset.labels
         return len(indices), auroc(val_probs, labels[self.split.val]), auroc(test_probs, labels[self.split.test])

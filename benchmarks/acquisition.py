@@ -122,14 +122,11 @@ def main() -> None:
     ap.add_argument("--labeled", type=float, default=0.2, help="share of the pool already labeled")
     ap.add_argument("--select", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=1, help="best of N for the fast methods")
-    ap.add_argument("--paper-sample", type=int, default=0,
-                    help="time the literal algorithm on this many images and scale up (0 = all)")
     ap.add_argument("--skip-peers", action="store_true", help="skip (b) and (c)")
     ap.add_argument("--quick", action="store_true", help="a 400-image pool: under a minute")
     args = ap.parse_args()
     if args.quick:
         args.pool = 400
-    torch.set_num_threads(torch.get_num_threads())
     keep_large_buffers_on_heap()
 
     images = build_synthetic(n_images=args.pool, image_size=args.size, seed=0).images

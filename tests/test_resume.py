@@ -100,11 +100,22 @@ def test_sigkill_mid_round_then_rerun_equals_an_uninterrupted_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_false_starts_over(tmp_path):
+def test_a_failed_job_resumes_unless_resume_is_false(tmp_path):
     uri = f"sqlite:///{tmp_path / 'm.db'}"
-    job = ["experiment=smoke", "strategy=random", "gallery_size=0", "model.weights_path=/nonexistent.pth",
-           f"tracking.uri={uri}"]
-    assert run_alflow(job, cwd=tmp_path).returncode != 0
-    ok = run_alflow([*job[:3], "al.max_rounds=1", f"tracking.uri={uri}", "al.resume=false"], cwd=tmp_path)
-    assert ok.returncode == 0, ok.stderr[-2000:]
-    assert "resumed from" not in ok.stdout + ok.stderr
+    # fails after its rounds: a negative Kneedle sensitivity is refused by the end-of-run analysis
+    job = ["experiment=smoke", "strategy=random", "gallery_size=0", "al.max_rounds=2",
+           "analysis.knee_sensitivity=-1", f"tracking.uri={uri}"]
+    first = run_alflow(job, cwd=tmp_path)
+    assert first.returncode != 0 and "sensitivity" in first.stderr
+    assert len(list((tmp_path / ".alflow" / "state").glob("*.pt"))) == 1  # the finished rounds are kept
+
+    fresh = run_alflow([*job, "al.resume=false"], cwd=tmp_path)
+    assert fresh.returncode != 0 and "resumed from" not in fresh.stdout + fresh.stderr
+    again = run_alflow(job, cwd=tmp_path)
+    assert "resumed from" in again.stdout + again.stderr
+
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("alflow").experiment_id])
+    assert len(runs) == 2 and {r.info.status for r in runs} == {"FAILED"}
+    for run in runs:  # neither the fresh start nor the resume logged a round twice
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "al/n_labeled")] == [16, 32]

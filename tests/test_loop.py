@@ -95,3 +95,12 @@ def test_incremental_keeps_training_the_same_model(tiny_dataset):
 def test_bad_loop_settings(bad, match):
     with pytest.raises(ValueError, match=match):
         LoopSettings(**bad)
+
+
+def test_batch_retrain_uses_exactly_the_images_up_to_the_round(tiny_dataset):
+    loop, _, recorder = make_loop(tiny_dataset, "uncertainty", max_rounds=3)
+    loop.run()
+    n, val_auroc, test_auroc = loop.retrain_batch(1, epochs=2)
+    assert n == 32 == len([row for row in recorder.rows if row.round <= 1])
+    assert 0.0 <= val_auroc <= 1.0 and 0.0 <= test_auroc <= 1.0
+    assert loop.pool.n_labeled == 48  # the incremental run's own state is untouched

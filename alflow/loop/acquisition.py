@@ -263,9 +263,9 @@ class AcquisitionLoop:
         return str(path)
 
     def _train(self, model: DefectClassifier, indices: torch.Tensor, seed: int,
-               calibrate_on: torch.Tensor | None = None) -> float:
+               calibrate_on: torch.Tensor | None = None, budget: TrainSettings | None = None) -> float:
         labels = torch.tensor([self.revealed[i] for i in indices.tolist()], dtype=torch.long)
-        loss = train_round(model, self.dataset.images[indices], labels, self.train, seed=seed)
+        loss = train_round(model, self.dataset.images[indices], labels, budget or self.train, seed=seed)
         if self.train.recalibrate_bn:
             images = self.dataset.images[indices if calibrate_on is None else calibrate_on]
             recalibrate_batchnorm(model.net.to(self.device), images)
@@ -278,10 +278,7 @@ class AcquisitionLoop:
         indices = self.pool.indices[(self.pool.labeled_round >= 0) & (self.pool.labeled_round <= upto_round)]
         model = self._fresh_model()
         budget = self.train if epochs is None else replace(self.train, epochs=max(epochs, self.train.epochs))
-        labels = torch.tensor([self.revealed[i] for i in indices.tolist()], dtype=torch.long)
-        train_round(model, self.dataset.images[indices], labels, budget, seed=self.settings.seed * 1_000 + 999)
-        if self.train.recalibrate_bn:
-            recalibrate_batchnorm(model.net.to(self.device), self.dataset.images[indices])
+        self._train(model, indices, seed=self.settings.seed * 1_000 + 999, budget=budget)
         val_probs, test_probs = self._predict_val_test(model)
         labels = self.dataset.labels
         return len(indices), auroc(val_probs, labels[self.split.val]), auroc(test_probs, labels[self.split.test])

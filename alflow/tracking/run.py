@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import csv
 import math
+import time
 from collections.abc import Mapping
-from dataclasses import asdict, fields
+from dataclasses import fields
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
@@ -85,8 +86,9 @@ class MlflowRun:
         return len(missing)
 
     def _round_metrics(self, record: RoundRecord) -> list[Metric]:
-        values = asdict(record)
-        return [Metric(name, float(values[attr]), 0, record.n_labeled)
+        now = int(time.time() * 1000)  # a real timestamp: 0 would show as 1970 in the UI
+        values = {attr: getattr(record, attr) for attr in ROUND_METRICS.values()}  # not asdict: no deep copies
+        return [Metric(name, float(values[attr]), now, record.n_labeled)
                 for name, attr in ROUND_METRICS.items() if not math.isnan(float(values[attr]))]
 
     def log_params(self, params: Mapping[str, str]) -> None:
@@ -115,7 +117,8 @@ class MlflowRun:
 
     def log_summary(self, metrics: Mapping[str, float]) -> None:
         """End-of-run numbers (cut-offs, stopping points, batch retrain), step 0."""
-        items = [Metric(k, float(v), 0, 0) for k, v in metrics.items() if not math.isnan(float(v))]
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, 0) for k, v in metrics.items() if not math.isnan(float(v))]
         for start in range(0, len(items), 1000):
             self.client.log_batch(self.run_id, metrics=items[start:start + 1000])
 

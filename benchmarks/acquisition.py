@@ -5,17 +5,29 @@ Times, on one synthetic pool in one run:
   (b) Captum LayerGradCam batched, plus the same SSIM loop;
   (c) the grad-cam package (pytorch-grad-cam) batched, plus the same SSIM loop;
   (d) alflow: one scoring pass (closed-form GradCAM) and batched SSIM;
-  (e) one plain batched inference pass over the same images: the floor.
+  (e) one batched inference pass over the same images with the same levers as (d)
+      (channels-last, BatchNorm folded): the floor; also timed plain (NCHW, BN unfolded).
 Prints a table, then one JSON line with the ratios.
+
+The methods run in lockstep: batch by batch, each method in turn (the order rotating),
+then each method's finishing step (SSIM and selection). A shared machine's speed drifts
+(here by up to 50% within a minute); in lockstep every method sees the same drift, so the
+ratios hold even when the seconds do not. ``--repeats N`` repeats the whole lockstep and
+reports each method's median.
 
     python benchmarks/acquisition.py --quick
     python benchmarks/acquisition.py --pool 2400 --size 128
+    python benchmarks/acquisition.py --quick --bf16 --skip-peers   # is bfloat16 worth it here?
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import statistics
 import time
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -24,95 +36,134 @@ from skimage.metrics import structural_similarity
 
 from alflow.data import build_synthetic
 from alflow.explain import ssim_batch
-from alflow.loop import score_images
+from alflow.loop import ScoringPass
 from alflow.model import build_resnet18, normalize
-from alflow.model.speed import keep_large_buffers_on_heap
+from alflow.model.speed import keep_large_buffers_on_heap, scoring_copy
 from alflow.strategies import GradCamAvg, ModelOutputs, ScoredPool
 
 
-def literal_map(net, x, size):
-    from captum.attr import LayerGradCam
+@dataclass
+class Method:
+    """start() -> state; per_batch(state, indices) -> that batch's output; finish(state, outputs) -> result."""
 
-    target = int(net(x).argmax())
-    cam = LayerGradCam(net, net.layer4).attribute(x, target=target, relu_attributions=True).detach()
-    return _finish(cam, size)[0, 0].double().numpy()
+    start: Callable[[], Any]
+    per_batch: Callable[[Any, torch.Tensor], Any]
+    finish: Callable[[Any, list], Any] = lambda state, outputs: None
 
 
-def _finish(cams, size):
+def finish_maps(cams: torch.Tensor, size: int) -> torch.Tensor:
+    """The paper's post-processing: upsample to the input size, then min-max scale each map."""
     cams = F.interpolate(cams, size=(size, size), mode="bilinear", align_corners=False)
     flat = cams.flatten(1)
     lo, hi = flat.min(1).values.view(-1, 1, 1, 1), flat.max(1).values.view(-1, 1, 1, 1)
     return (cams - lo) / (hi - lo).clamp_min(1e-12)
 
 
-def skimage_select(maps_l, maps_u, n):
-    average = np.mean(maps_l, axis=0)
-    ssim = np.array([structural_similarity(average, m, data_range=1.0) for m in maps_u])
+def skimage_select(maps: np.ndarray, n_unlabeled: int, n: int):
+    """Algorithm 1's last step: average the labeled maps, SSIM each unlabeled map against it (a loop)."""
+    average = np.mean(maps[n_unlabeled:], axis=0)
+    ssim = np.array([structural_similarity(average, m, data_range=1.0) for m in maps[:n_unlabeled]])
     return np.argsort(ssim, kind="stable")[:n], ssim
 
 
-def paper(net, images, labeled, unlabeled, size, n):
-    maps = {i: literal_map(net, normalize(images[i:i + 1]), size) for i in torch.cat([labeled, unlabeled]).tolist()}
-    return skimage_select([maps[i] for i in labeled.tolist()], [maps[i] for i in unlabeled.tolist()], n)
-
-
-def captum_batched(net, images, labeled, unlabeled, size, n, batch=64):
+def build_methods(net, images, size, n_unlabeled, n_select, peers: bool, bf16: bool) -> dict[str, Method]:
     from captum.attr import LayerGradCam
 
-    gc = LayerGradCam(net, net.layer4)
-    order = torch.cat([labeled, unlabeled])
-    maps = []
-    for s in range(0, len(order), batch):
-        x = normalize(images[order[s:s + batch]])
+    def literal(_, idx):  # Captum called once per image, with that image's predicted class
+        maps = []
+        for i in idx.tolist():
+            x = normalize(images[i:i + 1])
+            target = int(net(x).argmax())
+            cam = LayerGradCam(net, net.layer4).attribute(x, target=target, relu_attributions=True).detach()
+            maps.append(finish_maps(cam, size)[0, 0].double().numpy())
+        return np.stack(maps)
+
+    def captum_batched(gradcam, idx):
+        x = normalize(images[idx])
         with torch.no_grad():
             targets = net(x).argmax(1)
-        maps.append(_finish(gc.attribute(x, target=targets, relu_attributions=True).detach(), size))
-    maps = torch.cat(maps)[:, 0].double().numpy()
-    return skimage_select(maps[:len(labeled)], maps[len(labeled):], n)
+        cams = gradcam.attribute(x, target=targets, relu_attributions=True).detach()
+        return finish_maps(cams, size)[:, 0].double().numpy()
 
+    def gradcam_package_start():
+        from pytorch_grad_cam import GradCAM
 
-def gradcam_package(net, images, labeled, unlabeled, size, n, batch=64):
-    from pytorch_grad_cam import GradCAM
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+        # Its own copy of the net: the package's hooks stay on until released, and must not slow
+        # down (or be copied into) the other methods' nets meanwhile.
+        own = copy.deepcopy(net)
+        return GradCAM(model=own, target_layers=[own.layer4])
 
-    order = torch.cat([labeled, unlabeled])
-    maps = []
-    with GradCAM(model=net, target_layers=[net.layer4]) as cam:
-        for s in range(0, len(order), batch):
-            x = normalize(images[order[s:s + batch]])
-            with torch.no_grad():
-                targets = net(x).argmax(1).tolist()
-            maps.append(cam(input_tensor=x, targets=[ClassifierOutputTarget(t) for t in targets]))
-    maps = np.concatenate(maps).astype(np.float64)
-    return skimage_select(maps[:len(labeled)], maps[len(labeled):], n)
+    def gradcam_package(cam, idx):
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
+        x = normalize(images[idx])
+        with torch.no_grad():
+            targets = cam.model(x).argmax(1).tolist()
+        return cam(input_tensor=x, targets=[ClassifierOutputTarget(t) for t in targets]).astype(np.float64)
 
-def alflow_pass(net, images, labeled, unlabeled, size, n, batch=256):
+    def gradcam_package_finish(cam, outputs):
+        cam.activations_and_grads.release()
+        return skimage_select(np.concatenate(outputs), n_unlabeled, n_select)
+
+    def skimage_finish(_, outputs):
+        return skimage_select(np.concatenate(outputs), n_unlabeled, n_select)
+
     strategy = GradCamAvg(map_size=size)
-    out = score_images(net, images, torch.cat([unlabeled, labeled]), strategy.needs | {"probs"},
-                       strategy.cam_settings, batch_size=batch)
-    k = len(unlabeled)
-    pool = ScoredPool(ModelOutputs(unlabeled, cams=out.cams[:k]), ModelOutputs(labeled, cams=out.cams[k:]))
-    sel = strategy.select(pool, n, torch.Generator())
-    return sel, out
+
+    def alflow_start(use_bf16=False):
+        return ScoringPass(net, strategy.needs | {"probs"}, strategy.cam_settings, bf16=use_bf16)
+
+    def alflow_finish(_, outputs: list[ModelOutputs]):
+        cams = torch.cat([o.cams for o in outputs])
+        unlabeled = ModelOutputs(torch.arange(n_unlabeled), cams=cams[:n_unlabeled])
+        labeled = ModelOutputs(torch.arange(n_unlabeled, len(cams)), cams=cams[n_unlabeled:])
+        return strategy.select(ScoredPool(unlabeled, labeled), n_select, torch.Generator()), cams
+
+    def forward(levers):
+        memory_format = torch.channels_last if levers else torch.contiguous_format
+
+        def run(scorer, idx):
+            with torch.inference_mode():
+                scorer(normalize(images[idx]).contiguous(memory_format=memory_format))
+        return Method(lambda: scoring_copy(net, channels_last=levers, fold_bn=levers), run)
+
+    methods = {
+        "a_paper": Method(lambda: None, literal, skimage_finish),
+        "d_alflow": Method(alflow_start, lambda scoring, idx: scoring(images[idx]), alflow_finish),
+        "e_inference": forward(levers=True),
+        "e_inference_plain": forward(levers=False),
+    }
+    if peers:
+        methods["b_captum_batched"] = Method(lambda: LayerGradCam(net, net.layer4), captum_batched, skimage_finish)
+        methods["c_gradcam_pkg"] = Method(gradcam_package_start, gradcam_package, gradcam_package_finish)
+    if bf16:
+        methods["d_alflow_bf16"] = Method(lambda: alflow_start(use_bf16=True),
+                                          lambda scoring, idx: scoring(images[idx]), alflow_finish)
+    return methods
 
 
-def inference(net, images, indices, batch=256, memory_format=torch.channels_last):
-    """The floor: a plain forward pass, with the same memory-format lever alflow's pass uses."""
-    net.to(memory_format=memory_format)
-    with torch.inference_mode():
-        for s in range(0, len(indices), batch):
-            net(normalize(images[indices[s:s + batch]]).contiguous(memory_format=memory_format))
-    net.to(memory_format=torch.contiguous_format)
+def run_lockstep(methods: dict[str, Method], order: torch.Tensor, batch: int,
+                 finish: bool = True) -> tuple[dict, dict]:
+    """Every method over the same batches, taking turns; returns (seconds, results) per method."""
+    seconds = dict.fromkeys(methods, 0.0)
+    states, outputs, results = {}, {name: [] for name in methods}, {}
 
-
-def timed(fn, repeats):
-    best, result = float("inf"), None
-    for _ in range(repeats):
+    def clocked(name, fn):
         t = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, result
+        out = fn()
+        seconds[name] += time.perf_counter() - t
+        return out
+
+    names = list(methods)
+    for name in names:
+        states[name] = clocked(name, methods[name].start)
+    for b, s in enumerate(range(0, len(order), batch)):
+        idx = order[s:s + batch]
+        for name in names[b % len(names):] + names[:b % len(names)]:
+            outputs[name].append(clocked(name, lambda: methods[name].per_batch(states[name], idx)))
+    for name in names if finish else []:
+        results[name] = clocked(name, lambda: methods[name].finish(states[name], outputs[name]))
+    return seconds, results
 
 
 def main() -> None:
@@ -121,7 +172,9 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=64, help="image side in pixels")
     ap.add_argument("--labeled", type=float, default=0.2, help="share of the pool already labeled")
     ap.add_argument("--select", type=int, default=32)
-    ap.add_argument("--repeats", type=int, default=1, help="best of N for the fast methods")
+    ap.add_argument("--batch", type=int, default=256, help="images per batch, for every batched method")
+    ap.add_argument("--repeats", type=int, default=1, help="run the whole lockstep N times; report medians")
+    ap.add_argument("--bf16", action="store_true", help="also time (d) under bfloat16 autocast")
     ap.add_argument("--skip-peers", action="store_true", help="skip (b) and (c)")
     ap.add_argument("--quick", action="store_true", help="a 400-image pool: under a minute")
     args = ap.parse_args()
@@ -135,34 +188,29 @@ def main() -> None:
     with torch.no_grad():
         net.fc.weight.mul_(5)  # spread the logits so predicted targets and maps vary
     n_lab = max(1, int(args.pool * args.labeled))
-    labeled, unlabeled = torch.arange(n_lab), torch.arange(n_lab, args.pool)
-    all_idx = torch.arange(args.pool)
+    n_unl = args.pool - n_lab
+    order = torch.arange(args.pool)  # unlabeled first, then labeled: images n_unl.. are the labeled ones
 
-    rows = {}
-    inference(net, images, all_idx[:64])  # warm-up
-    rows["e_inference"], _ = timed(lambda: inference(net, images, all_idx), args.repeats)
-    rows["e_inference_nchw"], _ = timed(lambda: inference(net, images, all_idx,
-                                                          memory_format=torch.contiguous_format), args.repeats)
-    rows["d_alflow"], (sel, out) = timed(lambda: alflow_pass(net, images, labeled, unlabeled, args.size,
-                                                             args.select), args.repeats)
-    if not args.skip_peers:
-        rows["b_captum_batched"], _ = timed(lambda: captum_batched(net, images, labeled, unlabeled, args.size,
-                                                                   args.select), 1)
-        rows["c_gradcam_pkg"], _ = timed(lambda: gradcam_package(net, images, labeled, unlabeled, args.size,
-                                                                 args.select), 1)
-    t = time.perf_counter()
-    paper_pick, paper_ssim = paper(net, images, labeled, unlabeled, args.size, args.select)
-    rows["a_paper"] = time.perf_counter() - t
+    methods = build_methods(net, images, args.size, n_unl, args.select, not args.skip_peers, args.bf16)
+    # Warm-up: oneDNN sets up kernels per batch shape, Captum and grad-cam their hooks.
+    run_lockstep({k: v for k, v in methods.items() if k != "a_paper"}, order[:args.batch + 16], args.batch,
+                 finish=False)
+    runs = []
+    for _ in range(args.repeats):
+        seconds, results = run_lockstep(methods, order, args.batch)
+        runs.append(seconds)
+    rows = {name: statistics.median(run[name] for run in runs) for name in methods}
 
+    paper_pick, paper_ssim = results["a_paper"]
+    selection, cams = results["d_alflow"]
     # SSIM alone, on identical maps: alflow's batched SSIM against scikit-image's.
-    k = len(unlabeled)
-    avg = out.cams[k:].double().mean(0)
-    sample = out.cams[:min(k, 300)].double()
-    ours = ssim_batch(avg[None], sample, data_range=1.0).numpy()
-    ref = np.array([structural_similarity(avg[0].numpy(), m[0].numpy(), data_range=1.0) for m in sample])
+    average = cams[n_unl:].double().mean(0)
+    sample = cams[:min(n_unl, 300)].double()
+    ours = ssim_batch(average[None], sample, data_range=1.0).numpy()
+    reference = np.array([structural_similarity(average[0].numpy(), m[0].numpy(), data_range=1.0) for m in sample])
 
     print(f"pool {args.pool} images at {args.size} px, {n_lab} labeled, select {args.select}, "
-          f"{torch.get_num_threads()} threads")
+          f"{torch.get_num_threads()} threads, median of {args.repeats} lockstep run(s)")
     print(f"{'method':<22}{'seconds':>10}{'images/s':>10}")
     for name, sec in sorted(rows.items()):
         print(f"{name:<22}{sec:>10.2f}{args.pool / sec:>10.0f}")
@@ -170,11 +218,15 @@ def main() -> None:
         "pool": args.pool, "size": args.size,
         "speedup_vs_paper": rows["a_paper"] / rows["d_alflow"],
         "overhead_vs_inference": rows["d_alflow"] / rows["e_inference"],
-        "ssim_max_abs_diff_vs_skimage": float(np.abs(ours - ref).max()),
+        "overhead_vs_plain_inference": rows["d_alflow"] / rows["e_inference_plain"],
+        "ssim_max_abs_diff_vs_skimage": float(np.abs(ours - reference).max()),
         "score_max_abs_diff_vs_paper": float(np.abs(np.sort(paper_ssim)[:args.select]
-                                                    - sel.scores.numpy()).max()),
-        "same_selection_as_paper": unlabeled[torch.from_numpy(paper_pick)].tolist() == sel.indices.tolist(),
+                                                    - selection.scores.numpy()).max()),
+        "same_selection_as_paper": paper_pick.tolist() == selection.indices.tolist(),
     }
+    if args.bf16:
+        result["bf16_speedup_vs_fp32"] = rows["d_alflow"] / rows["d_alflow_bf16"]
+        result["bf16_same_selection_as_paper"] = paper_pick.tolist() == results["d_alflow_bf16"][0].indices.tolist()
     if not args.skip_peers:
         result["speedup_vs_captum_batched"] = rows["b_captum_batched"] / rows["d_alflow"]
         result["speedup_vs_gradcam_pkg"] = rows["c_gradcam_pkg"] / rows["d_alflow"]

@@ -79,3 +79,15 @@ def test_flat_maps_stay_flat_after_upsampling():
     assert maps.shape == (3, 1, 32, 32) and torch.count_nonzero(maps) == 0
     varied = resize_and_normalize(torch.tensor([[[[0.0, 1.0], [2.0, 3.0]]]]), 16, 16, "minmax")
     assert varied.min() == 0 and varied.max() == 1
+
+
+def test_bf16_scoring_pass_is_an_approximation_of_fp32(net_and_batch):
+    net, images = net_and_batch
+    idx = torch.arange(len(images))
+    settings = CamSettings(map_size=16)
+    exact = score_images(net, images, idx, frozenset({"cams", "probs"}), settings)
+    rough = score_images(net, images, idx, frozenset({"cams", "probs"}), settings, bf16=True)
+    assert rough.probs.dtype == rough.cams.dtype == torch.float32
+    assert rough.cams.shape == exact.cams.shape
+    assert torch.allclose(rough.probs.sum(dim=1), torch.ones(len(idx)))
+    assert 0 < (rough.probs - exact.probs).abs().max().item() < 0.05  # bf16 really ran, and stayed close

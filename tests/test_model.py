@@ -62,3 +62,36 @@ def test_batchnorm_recalibration_matches_the_data(tiny_dataset):
         first = net.conv1(normalize(images))
     assert torch.allclose(net.bn1.running_mean, first.mean(dim=(0, 2, 3)), atol=1e-4)
     assert net.bn1.momentum == 0.1 and net.training
+
+
+def test_scoring_copy_folds_batchnorm_exactly_and_leaves_the_net_alone():
+    from alflow.model.speed import scoring_copy
+
+    torch.manual_seed(2)
+    net = build_resnet18(2).train()
+    with torch.no_grad():  # give every BN running statistics far from their init values
+        for _ in range(3):
+            net(torch.randn(8, 3, 64, 64) * 3 + 1)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.randn(6, 3, 64, 64)
+    scorer = scoring_copy(net)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in scorer.modules())
+    assert net.training and not scorer.training
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    assert net.conv1.weight.is_contiguous()  # the original stays NCHW for training
+    with torch.no_grad():
+        expected = net.eval()(x)
+        got = scorer(x.contiguous(memory_format=torch.channels_last))
+    assert (got - expected).abs().max().item() <= 1e-4 * expected.abs().max().item()
+    assert (got.argmax(1) == expected.argmax(1)).all()
+
+
+def test_scoring_copy_leaves_other_models_unfolded():
+    import torchvision
+
+    from alflow.model.speed import scoring_copy
+
+    net = torchvision.models.vgg11_bn(weights=None, num_classes=2)
+    scorer = scoring_copy(net)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in scorer.modules()) == 8
+    assert not scorer.training

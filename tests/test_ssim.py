@@ -53,3 +53,19 @@ def test_too_small_maps_get_a_clear_error():
         ssim_batch(torch.rand(2, 1, 4, 4), torch.rand(2, 1, 4, 4), data_range=1.0)
     with pytest.raises(ValueError, match="data_range"):
         ssim_batch(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8), data_range=0)
+
+
+def test_lone_map_on_either_side_and_pairs_agree():
+    # A lone map on either side takes the shared-moments path; N x N pairs take the other.
+    maps = _maps(40, 64, seed=3)  # 40 maps of 64 x 64 span three chunks
+    ref = maps[:1]
+    against = ssim_batch(ref, maps, data_range=1.0)
+    assert torch.allclose(ssim_batch(maps, ref, data_range=1.0), against, atol=1e-14, rtol=0)
+    assert torch.allclose(ssim_batch(ref.expand_as(maps).contiguous(), maps, data_range=1.0), against,
+                          atol=1e-14, rtol=0)
+    assert against[0] == pytest.approx(1.0)
+
+
+def test_unpairable_batches_are_refused():
+    with pytest.raises(ValueError, match="cannot pair 3 maps with 2"):
+        ssim_batch(torch.rand(3, 1, 8, 8), torch.rand(2, 1, 8, 8), data_range=1.0)

@@ -44,6 +44,7 @@ class LoopSettings:
     learning: str = "incremental"
     replay: bool = False
     score_batch_size: int = 256
+    score_bf16: bool = False         # bfloat16 autocast for the pool's scoring pass
     max_rounds: int | None = None
     seed: int = 0
     gallery_size: int = 16           # selected images drawn per round with their GradCAM (0 = none)
@@ -173,7 +174,7 @@ class AcquisitionLoop:
         labeled = self.pool.labeled if labeled_needed else torch.empty(0, dtype=torch.long)
         outputs = score_images(self.model.net.to(self.device), self.dataset.images,
                                torch.cat([unlabeled, labeled]), needs, self.strategy.cam_settings,
-                               self.settings.score_batch_size, self.device)
+                               self.settings.score_batch_size, self.device, bf16=self.settings.score_bf16)
         n_u = len(unlabeled)
         return ScoredPool(unlabeled=_rows(outputs, slice(0, n_u)), labeled=_rows(outputs, slice(n_u, None)))
 

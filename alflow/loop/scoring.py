@@ -12,62 +12,74 @@ from alflow.explain import (
     CamSettings, gradcam_captum, gradcam_closed_form, has_gap_linear_head, resize_and_normalize, resolve_targets,
 )
 from alflow.model import normalize
+from alflow.model.speed import scoring_copy
 from alflow.strategies import ModelOutputs
 
 
 def score_images(net: torch.nn.Module, images: torch.Tensor, indices: torch.Tensor, needs: frozenset[str],
                  cam_settings: CamSettings | None = None, batch_size: int = 256,
                  device: torch.device | str = "cpu", allow_closed_form: bool = True,
-                 channels_last: bool = True) -> ModelOutputs:
-    """Score ``images[indices]`` with ``net`` (a torchvision ResNet) in eval mode.
+                 channels_last: bool = True, fold_bn: bool = True, bf16: bool = False) -> ModelOutputs:
+    """Score ``images[indices]`` with ``net`` (a torchvision ResNet) in eval mode, in batches.
 
-    ``allow_closed_form=False`` forces Captum even where the closed form applies (for checks).
-    ``channels_last`` runs the pass in NHWC, which oneDNN's CPU convolutions prefer
-    (``benchmarks/acquisition.py`` measures it); the net is restored to NCHW afterwards so
-    training is unaffected.
+    See ``ScoringPass`` for the options; ``net`` itself is not touched.
     """
-    want_cams = "cams" in needs
-    if want_cams and cam_settings is None:
-        raise ValueError("GradCAM maps were asked for without CamSettings")
-    was_training = net.training
-    net.eval()
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    net.to(memory_format=memory_format)
-    layer = getattr(net, cam_settings.layer) if want_cams else None
-    closed_form = want_cams and allow_closed_form and has_gap_linear_head(net, cam_settings.layer)
-    captured: dict[str, torch.Tensor] = {}
-    hooks = [net.avgpool.register_forward_hook(lambda m, i, o: captured.__setitem__("embedding", o.flatten(1)))]
-    if closed_form:
-        hooks.append(layer.register_forward_hook(lambda m, i, o: captured.__setitem__("features", o)))
-    probs, embeddings, cams = [], [], []
-    try:
-        for start in range(0, len(indices), batch_size):
-            batch_idx = indices[start:start + batch_size]
-            x = normalize(images[batch_idx].to(device)).contiguous(memory_format=memory_format)
-            with torch.inference_mode():
-                logits = net(x)
-            probs.append(logits.softmax(dim=1).float().cpu())
-            if "embeddings" in needs:
-                embeddings.append(captured["embedding"].float().cpu())
-            if want_cams:
-                targets = resolve_targets(cam_settings.target, logits)
-                if closed_form:
-                    with torch.inference_mode():
-                        raw = gradcam_closed_form(captured["features"], net.fc.weight, targets, cam_settings.relu)
-                else:
-                    raw = gradcam_captum(net, layer, x, targets.clone(), cam_settings.relu)
-                with torch.inference_mode():
-                    maps = resize_and_normalize(raw.float(), cam_settings.map_size, images.shape[-1],
-                                                cam_settings.normalize)
-                cams.append(maps.cpu())
-    finally:
-        for h in hooks:
-            h.remove()
-        net.to(memory_format=torch.contiguous_format)
-        net.train(was_training)
+    scoring = ScoringPass(net, needs, cam_settings, device, allow_closed_form, channels_last, fold_bn, bf16)
+    parts = [scoring(images[indices[start:start + batch_size]]) for start in range(0, len(indices), batch_size)]
     return ModelOutputs(
         indices=indices,
-        probs=torch.cat(probs) if probs else torch.empty(0, 2),
-        embeddings=torch.cat(embeddings) if embeddings else None,
-        cams=torch.cat(cams) if cams else None,
+        probs=torch.cat([p.probs for p in parts]) if parts else torch.empty(0, 2),
+        embeddings=torch.cat([p.embeddings for p in parts]) if parts and "embeddings" in needs else None,
+        cams=torch.cat([p.cams for p in parts]) if parts and "cams" in needs else None,
     )
+
+
+class ScoringPass:
+    """A scoring copy of ``net``, hooked to yield what ``needs`` asks for from each batch it is given.
+
+    The copy (``alflow.model.speed.scoring_copy``) runs NHWC when ``channels_last`` (oneDNN's CPU
+    convolutions prefer it) and has BatchNorm folded into the convolutions when ``fold_bn``;
+    ``benchmarks/acquisition.py`` measures both. ``bf16`` runs the forward pass under bfloat16
+    autocast (maps and probabilities are still finished in float32); off by default, since on
+    CPUs without native bf16 it is slower and it may change picks (``--bf16`` there measures both).
+    ``allow_closed_form=False`` forces Captum even where the closed form applies (for checks).
+    """
+
+    def __init__(self, net: torch.nn.Module, needs: frozenset[str], cam_settings: CamSettings | None = None,
+                 device: torch.device | str = "cpu", allow_closed_form: bool = True, channels_last: bool = True,
+                 fold_bn: bool = True, bf16: bool = False):
+        if "cams" in needs and cam_settings is None:
+            raise ValueError("GradCAM maps were asked for without CamSettings")
+        self.needs, self.cam_settings, self.device, self.bf16 = needs, cam_settings, torch.device(device), bf16
+        self.scorer = scoring_copy(net, channels_last=channels_last, fold_bn=fold_bn)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        want_cams = "cams" in needs
+        self.layer = getattr(self.scorer, cam_settings.layer) if want_cams else None
+        self.closed_form = want_cams and allow_closed_form and has_gap_linear_head(self.scorer, cam_settings.layer)
+        self._captured: dict[str, torch.Tensor] = {}
+        self.scorer.avgpool.register_forward_hook(lambda m, i, o: self._captured.__setitem__("embedding",
+                                                                                             o.flatten(1)))
+        if self.closed_form:
+            self.layer.register_forward_hook(lambda m, i, o: self._captured.__setitem__("features", o))
+
+    def __call__(self, batch: torch.Tensor) -> ModelOutputs:
+        """Score one batch of uint8 images (N x 3 x H x W); ``indices`` of the result is left empty."""
+        x = normalize(batch.to(self.device)).contiguous(memory_format=self.memory_format)
+        with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
+            logits = self.scorer(x).float()
+        embeddings = self._captured["embedding"].float().cpu() if "embeddings" in self.needs else None
+        cams = self._cams(x, logits, batch.shape[-1]).cpu() if "cams" in self.needs else None
+        return ModelOutputs(indices=torch.empty(0, dtype=torch.long), probs=logits.softmax(dim=1).cpu(),
+                            embeddings=embeddings, cams=cams)
+
+    def _cams(self, x: torch.Tensor, logits: torch.Tensor, input_size: int) -> torch.Tensor:
+        settings = self.cam_settings
+        targets = resolve_targets(settings.target, logits)
+        if self.closed_form:
+            with torch.inference_mode():
+                raw = gradcam_closed_form(self._captured["features"].float(), self.scorer.fc.weight, targets,
+                                          settings.relu)
+        else:
+            raw = gradcam_captum(self.scorer, self.layer, x, targets.clone(), settings.relu)
+        with torch.inference_mode():
+            return resize_and_normalize(raw.float(), settings.map_size, input_size, settings.normalize)

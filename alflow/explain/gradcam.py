@@ -85,7 +85,8 @@ def has_gap_linear_head(net: torch.nn.Module, layer_name: str) -> bool:
 def resize_and_normalize(cams: torch.Tensor, size: int | None, input_size: int, normalize: str) -> torch.Tensor:
     """Upsample maps to the SSIM resolution and scale them as ``CamSettings.normalize`` says."""
     side = size or input_size
-    if cams.shape[-1] != side or cams.shape[-2] != side:
+    resized = cams.shape[-1] != side or cams.shape[-2] != side
+    if resized:
         cams = F.interpolate(cams, size=(side, side), mode="bilinear", align_corners=False)
     if normalize == "minmax":
         flat = cams.flatten(1)
@@ -95,5 +96,7 @@ def resize_and_normalize(cams: torch.Tensor, size: int | None, input_size: int, 
         # upsampling a 1 x 1 map leaves float rounding ripples that min-max would blow up to [0, 1].
         span = hi - lo
         flat_map = span <= 1e-5 * torch.maximum(hi.abs(), lo.abs()) + 1e-12
-        cams = torch.where(flat_map, torch.zeros_like(cams), (cams - lo) / span.clamp_min(1e-12))
+        # In place where the maps are ours already (the upsampling made a new tensor): one pass fewer.
+        cams = cams.sub_(lo) if resized else cams - lo
+        cams = cams.div_(span.clamp_min(1e-12)).masked_fill_(flat_map, 0.0)
     return cams

@@ -23,8 +23,9 @@ class GradCamAvg(Strategy):
         if labeled is None or len(labeled) == 0:
             raise ValueError("gradcam_avg needs at least one labeled image (the first batch is random)")
         # SSIM in float64, as scikit-image computes it: the ranking must not depend on rounding.
+        # (ssim_batch takes its moments in float64 chunk by chunk, so the maps need no copy here.)
         average = labeled.double().mean(dim=0, keepdim=True)
-        maps = unlabeled.double()
+        maps = unlabeled
         if self.cam_settings.normalize == "minmax":
             data_range = 1.0
         else:

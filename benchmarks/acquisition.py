@@ -109,9 +109,10 @@ def build_methods(net, images, size, n_unlabeled, n_select, peers: bool, bf16: b
         return skimage_select(np.concatenate(outputs), n_unlabeled, n_select)
 
     strategy = GradCamAvg(map_size=size)
+    needs = strategy.needs | {"probs"}
 
     def alflow_start(use_bf16=False):
-        return ScoringPass(net, strategy.needs | {"probs"}, strategy.cam_settings, bf16=use_bf16)
+        return ScoringPass(net, strategy.cam_settings, bf16=use_bf16)
 
     def alflow_finish(_, outputs: list[ModelOutputs]):
         cams = torch.cat([o.cams for o in outputs])
@@ -129,7 +130,7 @@ def build_methods(net, images, size, n_unlabeled, n_select, peers: bool, bf16: b
 
     methods = {
         "a_paper": Method(lambda: None, literal, skimage_finish),
-        "d_alflow": Method(alflow_start, lambda scoring, idx: scoring(images[idx]), alflow_finish),
+        "d_alflow": Method(alflow_start, lambda scoring, idx: scoring(images[idx], needs), alflow_finish),
         "e_inference": forward(levers=True),
         "e_inference_plain": forward(levers=False),
     }
@@ -138,7 +139,7 @@ def build_methods(net, images, size, n_unlabeled, n_select, peers: bool, bf16: b
         methods["c_gradcam_pkg"] = Method(gradcam_package_start, gradcam_package, gradcam_package_finish)
     if bf16:
         methods["d_alflow_bf16"] = Method(lambda: alflow_start(use_bf16=True),
-                                          lambda scoring, idx: scoring(images[idx]), alflow_finish)
+                                          lambda scoring, idx: scoring(images[idx], needs), alflow_finish)
     return methods
 
 

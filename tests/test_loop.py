@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from alflow.data import KFold
-from alflow.loop import AcquisitionLoop, LoopSettings, TrainSettings
+from alflow.loop import AcquisitionLoop, LoopSettings, TrainSettings, auroc, score_images
 from alflow.model import DefectClassifier
 from alflow.stopping import BudgetStopping
 from alflow.strategies import make_strategy
@@ -104,3 +104,17 @@ def test_batch_retrain_uses_exactly_the_images_up_to_the_round(tiny_dataset):
     assert n == 32 == len([row for row in recorder.rows if row.round <= 1])
     assert 0.0 <= val_auroc <= 1.0 and 0.0 <= test_auroc <= 1.0
     assert loop.pool.n_labeled == 48  # the incremental run's own state is untouched
+
+
+@pytest.mark.parametrize("learning", ["incremental", "batch"])
+def test_each_round_scores_with_the_model_it_just_trained(tiny_dataset, learning):
+    # The loop keeps one scoring copy per model version: a stale copy would score with last round's weights.
+    loop, split, _ = make_loop(tiny_dataset, "gradcam_avg", learning=learning, max_rounds=2)
+    for _ in range(2):
+        record = loop.step()
+        fresh = score_images(loop.model.net, tiny_dataset.images, split.val, frozenset({"probs"})).probs
+        assert record.val_auroc == auroc(fresh, tiny_dataset.labels[split.val])
+        assert record.stop_set_predictions == fresh.argmax(dim=1).tolist()
+    assert torch.allclose(loop._scored.unlabeled.probs,
+                          score_images(loop.model.net, tiny_dataset.images, loop.pool.unlabeled,
+                                       frozenset({"probs"})).probs, atol=1e-6)

@@ -23,7 +23,7 @@ from alflow.explain import CamSettings
 from alflow.explain.gallery import save_gallery
 from alflow.loop.checkpoint import LoopState, save_state
 from alflow.loop.oracle import Oracle, SimulatedOracle
-from alflow.loop.scoring import score_images
+from alflow.loop.scoring import ScoringPass
 from alflow.loop.training import TrainSettings, train_round
 from alflow.model import DefectClassifier, recalibrate_batchnorm
 from alflow.strategies import ModelOutputs, ScoredPool, Selection, Strategy
@@ -44,7 +44,7 @@ class LoopSettings:
     learning: str = "incremental"
     replay: bool = False
     score_batch_size: int = 256
-    score_bf16: bool = False         # bfloat16 autocast for the pool's scoring pass
+    score_bf16: bool = False         # bfloat16 autocast for the scoring passes (pool, evaluation, gallery)
     max_rounds: int | None = None
     seed: int = 0
     gallery_size: int = 16           # selected images drawn per round with their GradCAM (0 = none)
@@ -124,6 +124,9 @@ class AcquisitionLoop:
         self.state_extra = dict(state_extra or {})
         # The pool scored with the current model, kept from the end of the last round for the next selection.
         self._scored: ScoredPool | None = None
+        # The scoring copy of the current model (a deep copy with BN folded): built once per model
+        # version and shared by that model's passes (evaluation, pool, next round's gallery).
+        self._scoring: ScoringPass | None = None
         self.device = scoring_device(train)
         self.model = self._fresh_model()
 
@@ -172,9 +175,8 @@ class AcquisitionLoop:
         labeled_needed = "cams" in needs or "embeddings" in needs
         unlabeled = self.pool.unlabeled
         labeled = self.pool.labeled if labeled_needed else torch.empty(0, dtype=torch.long)
-        outputs = score_images(self.model.net.to(self.device), self.dataset.images,
-                               torch.cat([unlabeled, labeled]), needs, self.strategy.cam_settings,
-                               self.settings.score_batch_size, self.device, bf16=self.settings.score_bf16)
+        outputs = self._scoring_pass().score(self.dataset.images, torch.cat([unlabeled, labeled]), needs,
+                                             self.settings.score_batch_size)
         n_u = len(unlabeled)
         return ScoredPool(unlabeled=_rows(outputs, slice(0, n_u)), labeled=_rows(outputs, slice(n_u, None)))
 
@@ -202,8 +204,9 @@ class AcquisitionLoop:
         train_idx = self.pool.labeled if (self.settings.learning == "batch" or self.settings.replay) \
             else selection.indices
         loss = self._train(self.model, train_idx, seed=self.settings.seed * 1_000 + r, calibrate_on=self.pool.labeled)
+        self._scoring = None  # the model changed
 
-        val_probs, test_probs = self._predict_val_test(self.model)
+        val_probs, test_probs = self._predict_val_test(self._scoring_pass())
         expected_left = float("nan")
         if self.pool.n_unlabeled > 0:
             # Scored now, used by the next round's selection: the model does not change in between.
@@ -246,6 +249,7 @@ class AcquisitionLoop:
         self.history = list(state.history)
         self.rows = list(state.rows)
         self.model.load_state_dict(state.model_state)
+        self._scoring = None
         self._scored = None  # rescored from the restored weights: the same numbers the lost process had
 
     def _gallery(self, r: int, selection: Selection, revealed: torch.Tensor) -> str | None:
@@ -254,9 +258,7 @@ class AcquisitionLoop:
         if not self.settings.gallery_dir or n == 0:
             return None
         picked = selection.indices[:n]
-        settings = self.strategy.cam_settings or CamSettings()
-        cams = score_images(self.model.net.to(self.device), self.dataset.images, picked, frozenset({"cams"}),
-                            settings, device=self.device).cams
+        cams = self._scoring_pass().score(self.dataset.images, picked, frozenset({"cams"})).cams
         path = Path(self.settings.gallery_dir) / f"round_{r:03d}.png"
         save_gallery(path, self.dataset.images[picked], cams, selection.scores[:n].tolist(), revealed[:n].tolist(),
                      [self.dataset.classes[i] for i in picked.tolist()],
@@ -280,14 +282,21 @@ class AcquisitionLoop:
         model = self._fresh_model()
         budget = self.train if epochs is None else replace(self.train, epochs=max(epochs, self.train.epochs))
         self._train(model, indices, seed=self.settings.seed * 1_000 + 999, budget=budget)
-        val_probs, test_probs = self._predict_val_test(model)
+        val_probs, test_probs = self._predict_val_test(ScoringPass(model.net.to(self.device), device=self.device))
         labels = self.dataset.labels
         return len(indices), auroc(val_probs, labels[self.split.val]), auroc(test_probs, labels[self.split.test])
 
-    def _predict_val_test(self, model: DefectClassifier) -> tuple[torch.Tensor, torch.Tensor]:
+    def _scoring_pass(self) -> ScoringPass:
+        if self._scoring is None:
+            # Galleries draw GradCAM for every strategy: those without maps of their own get the defaults.
+            cam_settings = self.strategy.cam_settings or CamSettings()
+            self._scoring = ScoringPass(self.model.net.to(self.device), cam_settings, self.device,
+                                        bf16=self.settings.score_bf16)
+        return self._scoring
+
+    def _predict_val_test(self, scoring: ScoringPass) -> tuple[torch.Tensor, torch.Tensor]:
         both = torch.cat([self.split.val, self.split.test])
-        out = score_images(model.net.to(self.device), self.dataset.images, both, frozenset({"probs"}),
-                           batch_size=self.settings.score_batch_size, device=self.device)
+        out = scoring.score(self.dataset.images, both, frozenset({"probs"}), self.settings.score_batch_size)
         n_val = len(self.split.val)
         return out.probs[:n_val], out.probs[n_val:]
 

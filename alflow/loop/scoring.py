@@ -24,51 +24,59 @@ def score_images(net: torch.nn.Module, images: torch.Tensor, indices: torch.Tens
 
     See ``ScoringPass`` for the options; ``net`` itself is not touched.
     """
-    scoring = ScoringPass(net, needs, cam_settings, device, allow_closed_form, channels_last, fold_bn, bf16)
-    parts = [scoring(images[indices[start:start + batch_size]]) for start in range(0, len(indices), batch_size)]
-    return ModelOutputs(
-        indices=indices,
-        probs=torch.cat([p.probs for p in parts]) if parts else torch.empty(0, 2),
-        embeddings=torch.cat([p.embeddings for p in parts]) if parts and "embeddings" in needs else None,
-        cams=torch.cat([p.cams for p in parts]) if parts and "cams" in needs else None,
-    )
+    scoring = ScoringPass(net, cam_settings, device, allow_closed_form, channels_last, fold_bn, bf16)
+    return scoring.score(images, indices, needs, batch_size)
 
 
 class ScoringPass:
-    """A scoring copy of ``net``, hooked to yield what ``needs`` asks for from each batch it is given.
+    """A scoring copy of ``net``, hooked to yield probabilities, embeddings and GradCAM maps.
 
+    Build one per model version and score with it as often as needed: the copy is what costs.
     The copy (``alflow.model.speed.scoring_copy``) runs NHWC when ``channels_last`` (oneDNN's CPU
     convolutions prefer it) and has BatchNorm folded into the convolutions when ``fold_bn``;
     ``benchmarks/acquisition.py`` measures both. ``bf16`` runs the forward pass under bfloat16
     autocast (maps and probabilities are still finished in float32); off by default, since on
     CPUs without native bf16 it is slower and it may change picks (``--bf16`` there measures both).
+    ``cam_settings`` is needed only to ask for maps.
     ``allow_closed_form=False`` forces Captum even where the closed form applies (for checks).
     """
 
-    def __init__(self, net: torch.nn.Module, needs: frozenset[str], cam_settings: CamSettings | None = None,
+    def __init__(self, net: torch.nn.Module, cam_settings: CamSettings | None = None,
                  device: torch.device | str = "cpu", allow_closed_form: bool = True, channels_last: bool = True,
                  fold_bn: bool = True, bf16: bool = False):
-        if "cams" in needs and cam_settings is None:
-            raise ValueError("GradCAM maps were asked for without CamSettings")
-        self.needs, self.cam_settings, self.device, self.bf16 = needs, cam_settings, torch.device(device), bf16
+        self.cam_settings, self.device, self.bf16 = cam_settings, torch.device(device), bf16
         self.scorer = scoring_copy(net, channels_last=channels_last, fold_bn=fold_bn)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        want_cams = "cams" in needs
-        self.layer = getattr(self.scorer, cam_settings.layer) if want_cams else None
-        self.closed_form = want_cams and allow_closed_form and has_gap_linear_head(self.scorer, cam_settings.layer)
+        self.layer = getattr(self.scorer, cam_settings.layer) if cam_settings else None
+        self.closed_form = (cam_settings is not None and allow_closed_form
+                            and has_gap_linear_head(self.scorer, cam_settings.layer))
         self._captured: dict[str, torch.Tensor] = {}
         self.scorer.avgpool.register_forward_hook(lambda m, i, o: self._captured.__setitem__("embedding",
                                                                                              o.flatten(1)))
         if self.closed_form:
             self.layer.register_forward_hook(lambda m, i, o: self._captured.__setitem__("features", o))
 
-    def __call__(self, batch: torch.Tensor) -> ModelOutputs:
+    def score(self, images: torch.Tensor, indices: torch.Tensor, needs: frozenset[str],
+              batch_size: int = 256) -> ModelOutputs:
+        """``images[indices]`` in batches of ``batch_size``."""
+        parts = [self(images[indices[start:start + batch_size]], needs)
+                 for start in range(0, len(indices), batch_size)]
+        return ModelOutputs(
+            indices=indices,
+            probs=torch.cat([p.probs for p in parts]) if parts else torch.empty(0, 2),
+            embeddings=torch.cat([p.embeddings for p in parts]) if parts and "embeddings" in needs else None,
+            cams=torch.cat([p.cams for p in parts]) if parts and "cams" in needs else None,
+        )
+
+    def __call__(self, batch: torch.Tensor, needs: frozenset[str]) -> ModelOutputs:
         """Score one batch of uint8 images (N x 3 x H x W); ``indices`` of the result is left empty."""
+        if "cams" in needs and self.cam_settings is None:
+            raise ValueError("GradCAM maps were asked for without CamSettings")
         x = normalize(batch.to(self.device)).contiguous(memory_format=self.memory_format)
         with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
             logits = self.scorer(x).float()
-        embeddings = self._captured["embedding"].float().cpu() if "embeddings" in self.needs else None
-        cams = self._cams(x, logits, batch.shape[-1]).cpu() if "cams" in self.needs else None
+        embeddings = self._captured["embedding"].float().cpu() if "embeddings" in needs else None
+        cams = self._cams(x, logits, batch.shape[-1]).cpu() if "cams" in needs else None
         return ModelOutputs(indices=torch.empty(0, dtype=torch.long), probs=logits.softmax(dim=1).cpu(),
                             embeddings=embeddings, cams=cams)
 

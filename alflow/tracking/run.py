@@ -67,10 +67,12 @@ class MlflowRun:
         self.client.update_run(run_id, status="RUNNING")
         return True
 
-    def _write_selection(self, rows: list[SelectionRow]) -> None:
-        with self.selection_path.open("w", newline="") as f:
+    def _write_selection(self, rows: list[SelectionRow], append: bool = False) -> None:
+        """Rewrite ``selection.csv`` with its header and ``rows``, or append ``rows`` to it."""
+        with self.selection_path.open("a" if append else "w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(SELECTION_COLUMNS)
+            if not append:
+                writer.writerow(SELECTION_COLUMNS)
             for row in rows:
                 writer.writerow([getattr(row, c) for c in SELECTION_COLUMNS])
 
@@ -106,10 +108,7 @@ class MlflowRun:
         self.client.log_dict(self.run_id, data, name)
 
     def on_round(self, record: RoundRecord, rows: list[SelectionRow]) -> None:
-        with self.selection_path.open("a", newline="") as f:
-            writer = csv.writer(f)
-            for row in rows:
-                writer.writerow([getattr(row, c) for c in SELECTION_COLUMNS])
+        self._write_selection(rows, append=True)
         self.client.log_batch(self.run_id, metrics=self._round_metrics(record))
         self.log_artifact(self.selection_path)
         if record.gallery:

@@ -1,0 +1,30 @@
+"""README.md's two fresh-machine commands are what CI and the sweep script actually run."""
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fenced_commands() -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    return [line.strip() for block in blocks for line in block.splitlines() if "python3 -m venv" in line]
+
+
+def test_readme_test_command_is_the_one_ci_runs():
+    setups = _fenced_commands()
+    test_setup = next(c for c in setups if "pytest" in c)
+    test_command = test_setup.split("&&")[-1].strip()
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert test_command in ci_lines, f".ci/run does not run README.md's test command {test_command!r}"
+    # CI installs what the README installs, in the same order.
+    installs = [part.strip() for part in test_setup.split("&&") if part.strip().startswith("pip install")]
+    ci_installs = [line.replace("python -m pip install --quiet ", "pip install ") for line in ci_lines
+                   if line.startswith("python -m pip install --quiet") and "--upgrade pip" not in line]
+    assert ci_installs == installs
+
+
+def test_readme_main_job_runs_the_sweep_script():
+    main_job = next(c for c in _fenced_commands() if "pytest" not in c)
+    script = main_job.split("&&")[-1].strip()
+    assert script == "./multirun.sh"
+    assert (ROOT / "multirun.sh").stat().st_mode & 0o111, "multirun.sh is not executable"

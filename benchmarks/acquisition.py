@@ -227,7 +227,10 @@ def main() -> None:
     }
     if args.bf16:
         result["bf16_speedup_vs_fp32"] = rows["d_alflow"] / rows["d_alflow_bf16"]
-        result["bf16_same_selection_as_paper"] = paper_pick.tolist() == results["d_alflow_bf16"][0].indices.tolist()
+        bf16_pick = results["d_alflow_bf16"][0].indices.tolist()
+        result["bf16_same_selection_as_paper"] = paper_pick.tolist() == bf16_pick
+        # How far off it is when not the same: picks shared with the paper's, out of --select.
+        result["bf16_picks_shared_with_paper"] = len(set(paper_pick.tolist()) & set(bf16_pick))
     if not args.skip_peers:
         result["speedup_vs_captum_batched"] = rows["b_captum_batched"] / rows["d_alflow"]
         result["speedup_vs_gradcam_pkg"] = rows["c_gradcam_pkg"] / rows["d_alflow"]

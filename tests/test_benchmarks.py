@@ -24,6 +24,9 @@ def test_acquisition_benchmark_reports_its_ratios_and_agrees_with_the_paper():
     assert result["same_selection_as_paper"] is True
     assert result["ssim_max_abs_diff_vs_skimage"] <= 1e-6
     assert result["score_max_abs_diff_vs_paper"] <= 1e-4
+    assert 0 <= result["bf16_picks_shared_with_paper"] <= 32
+    if result["bf16_same_selection_as_paper"]:  # same picks in the same order
+        assert result["bf16_picks_shared_with_paper"] == 32
     assert "a_paper" in out and "e_inference" in out
 
 

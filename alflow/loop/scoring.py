@@ -35,8 +35,8 @@ class ScoringPass:
     The copy (``alflow.model.speed.scoring_copy``) runs NHWC when ``channels_last`` (oneDNN's CPU
     convolutions prefer it) and has BatchNorm folded into the convolutions when ``fold_bn``;
     ``benchmarks/acquisition.py`` measures both. ``bf16`` runs the forward pass under bfloat16
-    autocast (maps and probabilities are still finished in float32); off by default, since on
-    CPUs without native bf16 it is slower and it may change picks (``--bf16`` there measures both).
+    autocast (maps and probabilities are still finished in float32); off by default, since it may
+    change picks (faster where bf16 is native, slower on CPUs without it; ``--bf16`` there measures both).
     ``cam_settings`` is needed only to ask for maps.
     ``allow_closed_form=False`` forces Captum even where the closed form applies (for checks).
     """

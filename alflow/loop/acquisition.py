@@ -44,7 +44,7 @@ class LoopSettings:
     learning: str = "incremental"
     replay: bool = False
     score_batch_size: int = 256
-    score_bf16: bool = False         # bfloat16 autocast for the scoring passes (pool, evaluation, gallery)
+    score_bf16: bool = False         # bfloat16 autocast for the scoring passes (pool, evaluation, gallery, batch retrain)
     max_rounds: int | None = None
     seed: int = 0
     gallery_size: int = 16           # selected images drawn per round with their GradCAM (0 = none)
@@ -282,17 +282,20 @@ class AcquisitionLoop:
         model = self._fresh_model()
         budget = self.train if epochs is None else replace(self.train, epochs=max(epochs, self.train.epochs))
         self._train(model, indices, seed=self.settings.seed * 1_000 + 999, budget=budget)
-        val_probs, test_probs = self._predict_val_test(ScoringPass(model.net.to(self.device), device=self.device))
+        val_probs, test_probs = self._predict_val_test(self._new_scoring_pass(model))
         labels = self.dataset.labels
         return len(indices), auroc(val_probs, labels[self.split.val]), auroc(test_probs, labels[self.split.test])
 
     def _scoring_pass(self) -> ScoringPass:
+        """The current model's scoring pass, built on first use after each training."""
         if self._scoring is None:
-            # Galleries draw GradCAM for every strategy: those without maps of their own get the defaults.
-            cam_settings = self.strategy.cam_settings or CamSettings()
-            self._scoring = ScoringPass(self.model.net.to(self.device), cam_settings, self.device,
-                                        bf16=self.settings.score_bf16)
+            self._scoring = self._new_scoring_pass(self.model)
         return self._scoring
+
+    def _new_scoring_pass(self, model: DefectClassifier) -> ScoringPass:
+        # Galleries draw GradCAM for every strategy: those without maps of their own get the defaults.
+        cam_settings = self.strategy.cam_settings or CamSettings()
+        return ScoringPass(model.net.to(self.device), cam_settings, self.device, bf16=self.settings.score_bf16)
 
     def _predict_val_test(self, scoring: ScoringPass) -> tuple[torch.Tensor, torch.Tensor]:
         both = torch.cat([self.split.val, self.split.test])

@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from alflow.data.stats import split_statistics, statistics_metrics
+from alflow.health import health_message, learner_findings
 from alflow.loop import AcquisitionLoop, LoopSettings
 from alflow.loop.checkpoint import load_state
 from alflow.loop.summary import cutoff_metrics, stop_metrics
@@ -88,6 +89,7 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
         history = loop.run()
         best = max((r.val_auroc for r in history if not math.isnan(r.val_auroc)), default=float("nan"))
         tracker.set_tags({"stop_reason": loop.stop_reason, "rounds": len(history)})
+        _check_health(label, history, dataset.labels[split.val], len(split.pool), tracker)
         summary, found = cutoff_metrics(history, cfg.analysis.knee_sensitivity)
         summary.update(stop_metrics(history))
         if cfg.analysis.batch_retrain and found["best"]["round"] is not None:
@@ -104,6 +106,18 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
     state_path.unlink(missing_ok=True)  # finished: a rerun of the same job starts a new run
     log.info("[%s] done: best val AUROC %.3f, MLflow run %s", label, best, tracker.run_id)
     return best
+
+
+def _check_health(label, history, val_labels, pool_size: int, tracker) -> None:
+    """Warn in plain words when the learner looks untrained; tag the run ``health``."""
+    full_pool = len(history) == 1 and history[0].n_labeled == pool_size
+    n_pos = int(val_labels.sum())
+    findings = learner_findings([r.val_auroc for r in history], [r.train_loss for r in history], n_pos,
+                                len(val_labels) - n_pos, history[-1].test_auroc if full_pool and history else None)
+    message = health_message(label, findings)
+    if message:
+        log.warning(message)
+    tracker.set_tags({"health": "; ".join(findings) if findings else "ok"})
 
 
 def job_key(cfg: DictConfig) -> str:

@@ -11,6 +11,33 @@ import torch
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
+CONF = Path(__file__).resolve().parent.parent / "conf"
+
+
+def group_defaults(group: str, option: str, **overrides) -> dict:
+    """The values of ``conf/<group>/<option>.yaml`` (their one home), without Hydra keys, updated."""
+    from omegaconf import OmegaConf
+
+    values = OmegaConf.to_container(OmegaConf.load(CONF / group / f"{option}.yaml"), resolve=False)
+    values = {k: v for k, v in values.items() if not k.startswith("_")}
+    values.update(overrides)
+    return values
+
+
+def classifier(**overrides):
+    """A DefectClassifier with conf/model/resnet18.yaml's values, ``overrides`` on top."""
+    from alflow.model import DefectClassifier
+
+    return DefectClassifier(**group_defaults("model", "resnet18", **overrides))
+
+
+def train_settings(**overrides):
+    """TrainSettings with conf/trainer/default.yaml's values, ``overrides`` on top."""
+    from alflow.loop import TrainSettings
+
+    return TrainSettings(**group_defaults("trainer", "default", **overrides))
+
+
 @pytest.fixture
 def tracking_uri(tmp_path):
     return f"sqlite:///{tmp_path / 'mlflow.db'}"

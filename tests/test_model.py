@@ -2,16 +2,18 @@ import pytest
 import torch
 
 from alflow.loop import TrainSettings, auroc, score_images, train_round
-from alflow.model import DefectClassifier, build_resnet18
+from alflow.model import build_resnet18
+from conftest import classifier, train_settings
 
 
 def test_training_fits_a_small_labeled_set(tiny_dataset):
     torch.manual_seed(0)
-    model = DefectClassifier(augment=False)
+    model = classifier(augment="none", lr_schedule="constant")
     idx = torch.arange(48)
     images, labels = tiny_dataset.images[idx], tiny_dataset.labels[idx]
     before = score_images(model.net, tiny_dataset.images, idx, frozenset({"probs"})).probs
-    loss = train_round(model, images, labels, TrainSettings(epochs=12, min_steps=0, batch_size=16,
+    loss = train_round(model, images, labels, train_settings(epochs=12, min_steps=0, max_steps=None,
+                                                           batch_size=16, class_weighting="none",
                                                            accelerator="cpu"), seed=0)
     after = score_images(model.net, tiny_dataset.images, idx, frozenset({"probs"})).probs
     nll = lambda p: -torch.log(p[torch.arange(len(labels)), labels]).mean()  # noqa: E731
@@ -21,10 +23,19 @@ def test_training_fits_a_small_labeled_set(tiny_dataset):
 
 
 def test_epochs_and_minimum_steps():
-    settings = TrainSettings(epochs=1, min_steps=10, batch_size=32)
-    assert settings.epochs_for(32) == 10   # one step an epoch: steps decide
-    assert settings.epochs_for(640) == 1   # 20 steps an epoch: epochs decide
-    assert settings.epochs_for(100) == 3   # 4 steps an epoch
+    settings = train_settings(epochs=1, min_steps=10, max_steps=None, batch_size=32)
+    assert settings.steps_for(32) == 10   # one step an epoch: steps decide
+    assert settings.steps_for(640) == 20  # 20 steps an epoch: epochs decide
+    assert settings.steps_for(100) == 10  # 4 steps an epoch
+    capped = train_settings(epochs=2, min_steps=30, max_steps=150, batch_size=32)
+    assert capped.steps_for(32) == 30     # the minimum
+    assert capped.steps_for(1000) == 64   # 2 x 32 batches
+    assert capped.steps_for(5000) == 150  # the cap
+    assert train_settings(epochs=0.5, min_steps=0, max_steps=None).steps_for(640) == 10
+    with pytest.raises(ValueError, match="trainer.max_steps"):
+        train_settings(min_steps=30, max_steps=10)
+    with pytest.raises(ValueError, match="trainer.class_weighting"):
+        train_settings(class_weighting="focal")
 
 
 def test_weights_from_a_local_file(tmp_path):
@@ -43,7 +54,11 @@ def test_weights_from_a_local_file(tmp_path):
 
 def test_unknown_optimizer_names_the_key():
     with pytest.raises(ValueError, match="model.optimizer"):
-        DefectClassifier(optimizer="lbfgs")
+        classifier(optimizer="lbfgs")
+    with pytest.raises(ValueError, match="model.lr_schedule"):
+        classifier(lr_schedule="step")
+    with pytest.raises(ValueError, match="model.augment"):
+        classifier(augment="colour")
 
 
 def test_auroc_is_nan_with_one_class():
@@ -95,3 +110,62 @@ def test_scoring_copy_leaves_other_models_unfolded():
     scorer = scoring_copy(net)
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in scorer.modules()) == 8
     assert not scorer.training
+
+
+def test_balanced_class_weights_give_each_class_half_the_loss():
+    from alflow.loop.training import balanced_class_weights
+
+    w = balanced_class_weights(torch.tensor([0, 0, 0, 1]))
+    assert torch.allclose(w, torch.tensor([4 / 6, 4 / 2]))
+    # sklearn's compute_class_weight("balanced") gives the same numbers
+    sklearn = pytest.importorskip("sklearn.utils.class_weight")
+    import numpy as np
+
+    ref = sklearn.compute_class_weight("balanced", classes=np.array([0, 1]), y=np.array([0, 0, 0, 1]))
+    assert torch.allclose(w, torch.tensor(ref, dtype=torch.float32))
+    assert torch.equal(balanced_class_weights(torch.tensor([0, 0])), torch.tensor([1.0, 1.0]))
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero(tiny_dataset):
+    model = classifier(augment="none", lr_schedule="cosine", warmup_fraction=0.25)
+    seen = []
+
+    import pytorch_lightning as pl
+
+    class RecordLr(pl.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    from torch.utils.data import DataLoader, TensorDataset
+
+    loader = DataLoader(TensorDataset(tiny_dataset.images[:32], tiny_dataset.labels[:32]), batch_size=8)
+    trainer = pl.Trainer(max_steps=8, max_epochs=-1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, callbacks=[RecordLr()])
+    trainer.fit(model, loader)
+    lr = model.hparams.lr
+    assert len(seen) == 8
+    assert seen[0] == pytest.approx(lr / 3) and seen[1] == pytest.approx(2 * lr / 3)  # warm-up: 2 of 8 steps
+    assert seen[2] == pytest.approx(lr)                                                # peak
+    assert all(a > b for a, b in zip(seen[2:], seen[3:]))                              # then decays
+    assert seen[-1] == pytest.approx(lr * 0.5 * (1 + __import__("math").cos(__import__("math").pi * 5 / 6)))
+
+
+def test_inspection_augmentation_keeps_images_images():
+    from alflow.model.augment import augment
+
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
+    out = augment(images, "inspection")
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    assert not torch.equal(out, images)
+    assert torch.equal(augment(images, "none"), images)
+    # geometric part alone: a flip/turn/shift never invents values, and seeding repeats it
+    torch.manual_seed(3)
+    a = augment(images, "inspection")
+    torch.manual_seed(3)
+    assert torch.equal(augment(images, "inspection"), a)
+    # a bright spot stays in the image (a defect is never cropped away by a shift of 1/16 of the side)
+    spot = torch.zeros(8, 3, 32, 32, dtype=torch.uint8)
+    spot[:, :, 14:18, 14:18] = 255
+    moved = augment(spot, "inspection")
+    assert (moved.float().amax(dim=(1, 2, 3)) > 200).all()

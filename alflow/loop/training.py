@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytorch_lightning as pl
@@ -12,71 +13,107 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from alflow.model import DefectClassifier
 
+CLASS_WEIGHTING = ("none", "balanced")
+
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """A round's training budget is epochs *and* a minimum number of optimizer steps.
+    """A round's training budget, in optimizer steps: ``epochs`` passes over the round's training
+    images, at least ``min_steps`` and at most ``max_steps`` (``None``: no cap).
 
-    32 new images are one step an epoch: a budget of epochs alone leaves a
-    from-scratch ResNet-18 undertrained, so each round runs at least ``min_steps``.
-    ``recalibrate_bn``: after training, BatchNorm statistics are recomputed over every labeled
-    image (see ``alflow.model.recalibrate_batchnorm``).
+    With replay the training images are every labeled image, so the budget grows with the
+    labeled set: the model is trained to convergence on what it has, not given a few steps on
+    32 new images. ``class_weighting``: ``balanced`` weights the cross-entropy by the inverse
+    frequency of each class among the round's labels (defects are the minority),
+    ``none`` leaves it unweighted. ``recalibrate_bn``: after training, BatchNorm statistics are
+    recomputed over every labeled image (see ``alflow.model.recalibrate_batchnorm``).
+    Defaults live in ``conf/trainer/default.yaml``.
     """
 
-    epochs: int = 1
-    min_steps: int = 10
-    batch_size: int = 32
-    accelerator: str = "auto"
-    devices: int | str = 1
-    precision: str = "32-true"
-    recalibrate_bn: bool = True
+    epochs: float
+    min_steps: int
+    max_steps: int | None
+    batch_size: int
+    class_weighting: str
+    accelerator: str
+    devices: int | str
+    precision: str
+    recalibrate_bn: bool
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.min_steps < 0 or self.batch_size < 1:
+        if self.epochs <= 0 or self.min_steps < 0 or self.batch_size < 1:
             raise ValueError(
-                f"trainer.epochs >= 1, trainer.min_steps >= 0 and trainer.batch_size >= 1 are required, "
+                f"trainer.epochs > 0, trainer.min_steps >= 0 and trainer.batch_size >= 1 are required, "
                 f"got {self.epochs}, {self.min_steps}, {self.batch_size}"
             )
+        if self.max_steps is not None and self.max_steps < max(self.min_steps, 1):
+            raise ValueError(f"trainer.max_steps must be null or >= trainer.min_steps (and >= 1), "
+                             f"got {self.max_steps} with min_steps {self.min_steps}")
+        if self.class_weighting not in CLASS_WEIGHTING:
+            raise ValueError(f"trainer.class_weighting must be one of {list(CLASS_WEIGHTING)}, "
+                             f"got {self.class_weighting!r}")
 
-    def epochs_for(self, n_images: int) -> int:
-        steps_per_epoch = math.ceil(n_images / self.batch_size)
-        return max(self.epochs, math.ceil(self.min_steps / steps_per_epoch))
+    def steps_for(self, n_images: int) -> int:
+        """Optimizer steps for a round over ``n_images``: ceil(epochs x batches), clamped to
+        [min_steps, max_steps], and at least 1."""
+        steps = max(math.ceil(self.epochs * math.ceil(n_images / self.batch_size)), self.min_steps, 1)
+        return steps if self.max_steps is None else min(steps, self.max_steps)
 
 
-def quiet_lightning() -> None:
-    """Lightning's per-fit banners would bury the per-round progress lines."""
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")
-    warnings.filterwarnings("ignore", ".*number of training batches.*")
-    warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
-    warnings.filterwarnings("ignore", ".*LeafSpec.*is deprecated.*")
-    warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")
-    # A round's new batch may hold no defect; its training AUROC is then undefined, not an error.
-    warnings.filterwarnings("ignore", ".*No positive samples in targets.*")
-    warnings.filterwarnings("ignore", ".*No negative samples in targets.*")
+def balanced_class_weights(labels: torch.Tensor) -> torch.Tensor:
+    """Length-2 float tensor n / (2 n_c) for class c of ``labels`` (int64, 0/1): each class carries
+    half the loss, as scikit-learn's ``compute_class_weight("balanced")`` does. Ones when a class
+    is absent: there is nothing to balance then."""
+    counts = torch.bincount(labels, minlength=2).double()
+    if (counts == 0).any():
+        return torch.ones(2)
+    return (len(labels) / (2 * counts)).float()
+
+
+@contextmanager
+def quiet_lightning():
+    """Lightning's per-fit banners and small-data warnings would bury the per-round progress lines;
+    silenced for the one fit, not for the process."""
+    loggers = [logging.getLogger(n) for n in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", ".*does not have many workers.*")
+            warnings.filterwarnings("ignore", ".*number of training batches.*")
+            warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+            warnings.filterwarnings("ignore", ".*LeafSpec.*is deprecated.*")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def train_round(model: DefectClassifier, images: torch.Tensor, labels: torch.Tensor,
                 settings: TrainSettings, seed: int) -> float:
-    """Fit ``model`` on the given images; returns the last epoch's mean training loss."""
-    quiet_lightning()
+    """Fit ``model`` on ``images`` (N x 3 x H x W uint8) with ``labels`` (N, int64) for
+    ``settings.steps_for(N)`` optimizer steps; returns the mean training loss of the last pass
+    over the data (the last ``ceil(N / batch_size)`` steps at most)."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # augmentation draws
+    model.class_weights = balanced_class_weights(labels) if settings.class_weighting == "balanced" else None
     loader = DataLoader(TensorDataset(images, labels), batch_size=settings.batch_size, shuffle=True,
                         generator=generator)
-    trainer = pl.Trainer(
-        max_epochs=settings.epochs_for(len(images)),
-        accelerator=settings.accelerator,
-        devices=settings.devices,
-        precision=settings.precision,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        log_every_n_steps=1,
-    )
-    trainer.fit(model, train_dataloaders=loader)
+    with quiet_lightning():
+        trainer = pl.Trainer(
+            max_steps=settings.steps_for(len(images)),
+            max_epochs=-1,
+            accelerator=settings.accelerator,
+            devices=settings.devices,
+            precision=settings.precision,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            log_every_n_steps=1,
+        )
+        trainer.fit(model, train_dataloaders=loader)
     loss = trainer.callback_metrics.get("train/loss")
     return float(loss) if loss is not None else float("nan")

@@ -1,13 +1,15 @@
-"""The LightningModule: ResNet-18 with a 2-class head, cross-entropy, AUROC per stage."""
+"""The LightningModule: ResNet-18 with a 2-class head and (class-weighted) cross-entropy."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-import torchmetrics
 import torchvision
+
+from alflow.model.augment import augment, check_preset
 
 # ImageNet statistics: harmless for random init, and right for user-supplied pretrained weights.
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -43,57 +45,69 @@ def build_resnet18(num_classes: int = 2, weights_path: str | None = None) -> tor
     return net
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
 class DefectClassifier(pl.LightningModule):
-    def __init__(self, optimizer: str = "adam", lr: float = 1e-3, weight_decay: float = 1e-4,
-                 momentum: float = 0.9, weights_path: str | None = None, augment: bool = True):
+    """ResNet-18 (torchvision) with a 2-class head; one round's ``fit`` trains it on uint8 images.
+
+    Input: N x 3 x H x W uint8 images (normalised here with ImageNet statistics); output:
+    N x 2 logits, class 1 = defect. Loss: cross-entropy, weighted per class by
+    ``class_weights`` (a length-2 tensor that ``train_round`` sets for each fit; ``None`` =
+    unweighted). ``lr_schedule``: ``constant``, or ``cosine`` = linear warm-up over
+    ``warmup_fraction`` of the fit's optimizer steps, then cosine decay to zero (Loshchilov &
+    Hutter, SGDR, ICLR 2017: each round is one restart). ``augment``: a preset of
+    ``alflow.model.augment``. Raises ValueError naming ``model.optimizer``,
+    ``model.lr_schedule`` or ``model.augment`` for unknown values.
+    """
+
+    def __init__(self, optimizer: str, lr: float, weight_decay: float, momentum: float,
+                 weights_path: str | None, augment: str | bool, lr_schedule: str = "constant",
+                 warmup_fraction: float = 0.0):
         super().__init__()
         if optimizer not in ("adam", "adamw", "sgd"):
             raise ValueError(f"model.optimizer must be one of adam, adamw, sgd; got {optimizer!r}")
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"model.lr_schedule must be one of {list(LR_SCHEDULES)}; got {lr_schedule!r}")
+        if not 0.0 <= warmup_fraction < 1.0:
+            raise ValueError(f"model.warmup_fraction must be in [0, 1); got {warmup_fraction!r}")
+        augment = check_preset(augment)
         self.save_hyperparameters()
         self.net = build_resnet18(2, weights_path)
-        self.metrics = torch.nn.ModuleDict(
-            {stage: torchmetrics.classification.BinaryAUROC() for stage in ("train_", "val_", "test_")}
-        )
+        self.class_weights: torch.Tensor | None = None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits for uint8 images."""
+        """Logits (N x 2) for uint8 images (N x 3 x H x W)."""
         return self.net(normalize(images))
 
-    def _augment(self, images: torch.Tensor) -> torch.Tensor:
-        # Flips keep a defect a defect; cheap, on tensors, no PIL round trip.
-        if torch.rand(()) < 0.5:
-            images = images.flip(-1)
-        if torch.rand(()) < 0.5:
-            images = images.flip(-2)
-        return images
-
-    def _shared_step(self, batch, stage: str) -> torch.Tensor:
-        images, labels = batch
-        if stage == "train" and self.hparams.augment:
-            images = self._augment(images)
-        logits = self(images)
-        loss = F.cross_entropy(logits, labels)
-        metric = self.metrics[stage + "_"]
-        metric.update(logits.softmax(-1)[:, 1], labels)
-        self.log(f"{stage}/loss", loss, prog_bar=False, on_epoch=True, on_step=False, batch_size=len(labels))
-        self.log(f"{stage}/auroc", metric, on_epoch=True, on_step=False, batch_size=len(labels))
-        return loss
-
     def training_step(self, batch, batch_idx):
-        return self._shared_step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        return self._shared_step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        return self._shared_step(batch, "test")
+        images, labels = batch
+        logits = self(augment(images, self.hparams.augment))
+        weight = None if self.class_weights is None else self.class_weights.to(logits.device)
+        loss = F.cross_entropy(logits, labels, weight=weight)
+        self.log("train/loss", loss, on_epoch=True, on_step=False, batch_size=len(labels))
+        return loss
 
     def configure_optimizers(self):
         hp = self.hparams
         if hp.optimizer == "sgd":
-            return torch.optim.SGD(self.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
-        cls = torch.optim.AdamW if hp.optimizer == "adamw" else torch.optim.Adam
-        return cls(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+            opt = torch.optim.SGD(self.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
+        else:
+            cls = torch.optim.AdamW if hp.optimizer == "adamw" else torch.optim.Adam
+            opt = cls(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        if hp.lr_schedule == "constant":
+            return opt
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        warmup = int(hp.warmup_fraction * total)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / (warmup + 1)
+            progress = (step - warmup) / max(total - warmup, 1)
+            return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 @torch.no_grad()

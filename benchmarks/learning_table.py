@@ -1,0 +1,94 @@
+"""The learner table of README ("Choosing the defaults"): test AUROC at shares of the pool, mean ± std over folds.
+
+Reads finished runs from an MLflow store, one experiment per variant (backbone x schedule), e.g.
+
+    python -m alflow -m dataset=elpv fold.index=0,1,2 tracking.experiment=elpv-none-default ...
+    python benchmarks/learning_table.py --tracking-uri sqlite:///elpv.db \
+        --experiments elpv-none-default elpv-none-paper
+
+For each experiment and strategy: test AUROC at the first round with at least 5, 10, 25, 50 and
+100 % of the pool labeled (blank when no run got there), the area under the test-AUROC curve
+over the labeled range every run of the group covers (trapezoids, divided by its width), the
+full-pool reference (runs whose single round labeled the whole pool), and seconds per round.
+Nothing here needs torch.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+from collections import defaultdict
+
+from mlflow.tracking import MlflowClient
+
+FRACTIONS = (0.05, 0.10, 0.25, 0.50, 1.00)
+
+
+def _fmt(values: list[float]) -> str:
+    v = [x for x in values if not math.isnan(x)]
+    if not v:
+        return "–"
+    if len(v) == 1:
+        return f"{v[0]:.3f} (n=1)"
+    return f"{statistics.mean(v):.3f} ± {statistics.stdev(v):.3f}"
+
+
+def _at(curve: list[tuple[int, float]], n: float) -> float:
+    return next((value for step, value in curve if step >= n), float("nan"))
+
+
+def _area(curve: list[tuple[int, float]], lo: int, hi: int) -> float:
+    pts = [(s, v) for s, v in curve if lo <= s <= hi and not math.isnan(v)]
+    if len(pts) < 2 or hi <= lo:
+        return float("nan")
+    area = sum((s1 - s0) * (v0 + v1) / 2 for (s0, v0), (s1, v1) in zip(pts, pts[1:]))
+    return area / (pts[-1][0] - pts[0][0])
+
+
+def rows(client: MlflowClient, experiment: str) -> list[list[str]]:
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise SystemExit(f"--experiments: no experiment {experiment!r} at {client.tracking_uri}")
+    runs = client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'", max_results=10_000)
+    groups: dict[str, list] = defaultdict(list)
+    reference: list[float] = []
+    for run in runs:
+        tags = run.data.tags
+        if "strategy" not in tags:
+            continue
+        pool = int(tags.get("pool_size", "0") or 0)
+        curve = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "test/auroc"))
+        seconds = [m.value for m in client.get_metric_history(run.info.run_id, "al/round_seconds")]
+        if len(curve) == 1 and curve[0][0] >= pool:
+            reference.append(curve[0][1])
+            continue
+        groups[tags["strategy"]].append((pool, curve, seconds))
+    out = []
+    for strategy, group in sorted(groups.items()):
+        cells = [_fmt([_at(c, f * p) for p, c, _ in group]) for f in FRACTIONS]
+        lo = max(c[0][0] for _, c, _ in group if c)
+        hi = min(c[-1][0] for _, c, _ in group if c)
+        area = _fmt([_area(c, lo, hi) for _, c, _ in group])
+        per_round = statistics.mean(s for _, _, secs in group for s in secs) if group else float("nan")
+        out.append([experiment, strategy, str(len(group)), *cells, f"{area} ({lo}–{hi})", _fmt(reference),
+                    f"{per_round:.1f}"])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tracking-uri", required=True)
+    parser.add_argument("--experiments", nargs="+", required=True)
+    args = parser.parse_args()
+    client = MlflowClient(args.tracking_uri)
+    header = ["variant", "strategy", "folds", *[f"{int(f * 100)} %" for f in FRACTIONS],
+              "area under curve (labels)", "full-pool reference", "s / round"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for experiment in args.experiments:
+        for row in rows(client, experiment):
+            print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()

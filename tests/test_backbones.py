@@ -151,8 +151,9 @@ def test_job_pretrains_on_exactly_the_pool_images(tmp_path, monkeypatch):
     monkeypatch.setattr(backbones, "pretrain", spy)
     monkeypatch.chdir(tmp_path)
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
-        cfg = compose("config", overrides=["experiment=smoke", "model.pretrained=ssl", f"model.ssl.cache_dir={tmp_path}",
-                                           f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", "gallery_size=0"])
+        cfg = compose("config", overrides=["experiment=smoke", "model.pretrained=ssl", "gallery_size=0",
+                                           f"model.ssl.cache_dir={tmp_path}",
+                                           f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"])
     with pytest.raises(Stop):
         run_job(cfg, out_dir=tmp_path)
     ds = instantiate(cfg.dataset)

@@ -4,6 +4,7 @@ Hydra stays here; everything below takes plain arguments and works without it.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -22,6 +23,7 @@ from alflow.health import health_message, learner_findings
 from alflow.loop import AcquisitionLoop, LoopSettings
 from alflow.loop.checkpoint import load_state
 from alflow.loop.summary import cutoff_metrics, stop_metrics
+from alflow.model import backbones
 from alflow.model.speed import keep_large_buffers_on_heap
 from alflow.tracking import flatten
 from alflow.tracking.hints import record_failed_job
@@ -78,6 +80,11 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
             config_path = Path(out_dir) / "config.yaml"
             config_path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
             tracker.log_artifact(config_path)
+        # Once per job, before any training (an SSL pretraining is cached and shared by the sweep's jobs);
+        # inside the run, so a sweep records a job whose weights are unavailable as FAILED.
+        backbone = backbones.resolve(cfg.model.pretrained, cfg.model.weights_path, cfg.model.get("ssl"),
+                                     dataset.images[split.pool], dataset_name)
+        model_factory = functools.partial(model_factory, backbone_state=backbone)
         loop = AcquisitionLoop(dataset, split, strategy, model_factory, train, settings, stopping=stopping,
                                listeners=[tracker], label=label, state_path=state_path,
                                state_extra={"run_id": tracker.run_id})

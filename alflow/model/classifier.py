@@ -22,25 +22,43 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return (x - MEAN.to(x.device)) / STD.to(x.device)
 
 
-def build_resnet18(num_classes: int = 2, weights_path: str | None = None) -> torchvision.models.ResNet:
-    """Random-init ResNet-18; backbone weights from a local file when given (nothing is downloaded)."""
+def read_backbone_file(weights_path: str) -> dict[str, torch.Tensor]:
+    """A ResNet-18 backbone state dict from a local ``.pth`` (a bare state dict or ``{"state_dict": ...}``).
+
+    The ``fc.*`` head is dropped. Raises FileNotFoundError naming ``model.weights_path``.
+    """
+    path = Path(weights_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model.weights_path: no such file {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state)
+    return {k: v for k, v in state.items() if not k.startswith("fc.")}
+
+
+def load_backbone(net: torchvision.models.ResNet, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load every backbone tensor of ``state`` into ``net`` (the ``fc.*`` head is left as it is).
+
+    Raises ValueError naming ``source`` (a config key and file) when the tensors do not fit ResNet-18.
+    """
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        raise ValueError(f"{source} does not fit ResNet-18: {exc}") from exc
+    missing = [m for m in missing if not m.startswith("fc.")]
+    if missing or unexpected:
+        raise ValueError(f"{source} does not fit ResNet-18: missing {missing[:5]}, unexpected {unexpected[:5]}")
+
+
+def build_resnet18(num_classes: int = 2, weights_path: str | None = None,
+                   backbone_state: dict[str, torch.Tensor] | None = None) -> torchvision.models.ResNet:
+    """ResNet-18 with a fresh ``num_classes`` head; the backbone is random, or ``backbone_state``, or read
+    from the local file ``weights_path`` (nothing is downloaded here; see ``alflow.model.backbones``)."""
     net = torchvision.models.resnet18(weights=None)
-    if weights_path:
-        path = Path(weights_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"model.weights_path: no such file {path}")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state)
-        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-        try:
-            missing, unexpected = net.load_state_dict(state, strict=False)
-        except RuntimeError as exc:  # shape mismatches
-            raise ValueError(f"model.weights_path {path} does not fit ResNet-18: {exc}") from exc
-        missing = [m for m in missing if not m.startswith("fc.")]
-        if missing or unexpected:
-            raise ValueError(
-                f"model.weights_path {path} does not fit ResNet-18: missing {missing[:5]}, unexpected {unexpected[:5]}"
-            )
+    if backbone_state is not None:
+        load_backbone(net, backbone_state, "the resolved backbone (model.pretrained)")
+    elif weights_path:
+        load_backbone(net, read_backbone_file(weights_path), f"model.weights_path {weights_path}")
     net.fc = torch.nn.Linear(net.fc.in_features, num_classes)
     return net
 
@@ -57,13 +75,17 @@ class DefectClassifier(pl.LightningModule):
     unweighted). ``lr_schedule``: ``constant``, or ``cosine`` = linear warm-up over
     ``warmup_fraction`` of the fit's optimizer steps, then cosine decay to zero (Loshchilov &
     Hutter, SGDR, ICLR 2017: each round is one restart). ``augment``: a preset of
-    ``alflow.model.augment``. Raises ValueError naming ``model.optimizer``,
-    ``model.lr_schedule`` or ``model.augment`` for unknown values.
+    ``alflow.model.augment``. ``backbone_state``: the starting backbone that
+    ``alflow.model.backbones.resolve`` made from ``pretrained``, ``weights_path`` and ``ssl`` once
+    per job (the head stays fresh); without it, ``pretrained`` must be ``none`` (``weights_path``
+    is then read here). Defaults live in ``conf/model/resnet18.yaml``. Raises ValueError naming
+    ``model.optimizer``, ``model.lr_schedule``, ``model.augment`` or ``model.pretrained``.
     """
 
     def __init__(self, optimizer: str, lr: float, weight_decay: float, momentum: float,
-                 weights_path: str | None, augment: str | bool, lr_schedule: str = "constant",
-                 warmup_fraction: float = 0.0):
+                 weights_path: str | None, augment: str | bool, lr_schedule: str, warmup_fraction: float,
+                 pretrained: str = "none", ssl: dict | None = None,
+                 backbone_state: dict[str, torch.Tensor] | None = None):
         super().__init__()
         if optimizer not in ("adam", "adamw", "sgd"):
             raise ValueError(f"model.optimizer must be one of adam, adamw, sgd; got {optimizer!r}")
@@ -72,8 +94,12 @@ class DefectClassifier(pl.LightningModule):
         if not 0.0 <= warmup_fraction < 1.0:
             raise ValueError(f"model.warmup_fraction must be in [0, 1); got {warmup_fraction!r}")
         augment = check_preset(augment)
-        self.save_hyperparameters()
-        self.net = build_resnet18(2, weights_path)
+        if backbone_state is None and pretrained != "none":
+            raise ValueError(f"model.pretrained={pretrained}: resolve the backbone once with "
+                             "alflow.model.backbones.resolve(...) and pass it as backbone_state= "
+                             "(python -m alflow does this)")
+        self.save_hyperparameters(ignore=["backbone_state"])
+        self.net = build_resnet18(2, weights_path, backbone_state)
         self.class_weights: torch.Tensor | None = None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,19 @@ import torch
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
+REPO = Path(__file__).resolve().parent.parent
+
+
+def loop_settings(**overrides):
+    """``LoopSettings`` from ``conf/config.yaml``'s ``al`` section (its one home), with ``overrides``."""
+    from omegaconf import OmegaConf
+
+    from alflow.loop import LoopSettings
+
+    config = OmegaConf.load(REPO / "conf" / "config.yaml")
+    return LoopSettings(**{**OmegaConf.to_container(config.al, resolve=True), **overrides})
+
+
 @pytest.fixture
 def tracking_uri(tmp_path):
     return f"sqlite:///{tmp_path / 'mlflow.db'}"

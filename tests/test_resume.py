@@ -7,11 +7,11 @@ import sys
 import time
 
 import pytest
-from conftest import run_alflow
+from conftest import loop_settings, run_alflow
 from mlflow.tracking import MlflowClient
 
 from alflow.data import KFold
-from alflow.loop import AcquisitionLoop, LoopSettings, TrainSettings
+from alflow.loop import AcquisitionLoop, TrainSettings
 from alflow.loop.checkpoint import load_state
 from alflow.model import DefectClassifier
 from alflow.strategies import make_strategy
@@ -22,7 +22,7 @@ TRAIN = TrainSettings(epochs=1, min_steps=1, batch_size=16, accelerator="cpu")
 def make_loop(dataset, state_path, strategy="gradcam_avg"):
     split = KFold(k=5, index=0, seed=0).split(dataset.labels)
     return AcquisitionLoop(dataset, split, make_strategy(strategy), lambda: DefectClassifier(augment=False), TRAIN,
-                           LoopSettings(batch_size=16), state_path=state_path)
+                           loop_settings(batch_size=16), state_path=state_path)
 
 
 def test_restored_loop_repeats_the_uninterrupted_one(tiny_dataset, tmp_path):

@@ -23,6 +23,10 @@ from alflow.model.speed import keep_large_buffers_on_heap
 from alflow.strategies import GradCamAvg, ModelOutputs, ScoredPool, UncertaintySampling
 
 
+# The parts of one GradCAM_avg round in incremental mode (the others are measured for comparison).
+ROUND_PARTS = ("train_incremental", "score_gradcam_avg", "select_gradcam_avg", "evaluate")
+
+
 def clock(fn):
     t = time.perf_counter()
     out = fn()
@@ -68,15 +72,14 @@ def main() -> None:
     result = {}
     for size in args.sizes:
         parts = one_size(size, args.images, args.labeled, args.min_steps)
-        gradcam_round = sum(v for k, v in parts.items() if k not in ("train_batch", "score_uncertainty",
-                                                                     "select_uncertainty"))
+        gradcam_round = sum(parts[k] for k in ROUND_PARTS)
         print(f"\n{size} px, {args.images} images, {args.labeled} labeled")
         print(f"{'part':<22}{'seconds':>10}{'share of a GradCAM_avg incremental round':>44}")
         for name, sec in parts.items():
-            share = f"{sec / gradcam_round:.0%}" if name in ("train_incremental", "score_gradcam_avg",
-                                                             "select_gradcam_avg", "evaluate") else ""
+            share = f"{sec / gradcam_round:.0%}" if name in ROUND_PARTS else ""
             print(f"{name:<22}{sec:>10.2f}{share:>44}")
         result[str(size)] = {k: round(v, 3) for k, v in parts.items()}
+        result[f"{size}_shares"] = {k: parts[k] / gradcam_round for k in ROUND_PARTS}
     print(json.dumps(result))
 
 

@@ -51,7 +51,8 @@ def load_state(path: str | Path) -> LoopState | None:
     try:
         data = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is reported the same way
-        raise ValueError(f"cannot read the saved job state {path}: {exc}; delete it or run with al.resume=false")
+        raise ValueError(f"cannot read the saved job state {path}: {exc}; delete it or run with al.resume=false") \
+            from exc
     if data.pop("version", None) != STATE_VERSION:
         raise ValueError(f"saved job state {path} is from another alflow version; delete it or use al.resume=false")
     return LoopState(**data)

@@ -53,8 +53,8 @@ def dataset_figure(dataset: str, runs: list[RunData], out: Path) -> Path:
         x, m, s = _band(group, DEFECTS_LEFT)
         ax.plot(x, m, color="tab:red")
         ax.fill_between(x, m - s, m + s, color="tab:red", alpha=0.2)
-        knees = [r.metrics[cutoff_metric("knee", "n_labeled")] for r in group
-                 if r.metrics.get(cutoff_metric("knee", "found")) == 1.0 and cutoff_metric("knee", "n_labeled") in r.metrics]
+        knee_at, knee_found = cutoff_metric("knee", "n_labeled"), cutoff_metric("knee", "found")
+        knees = [r.metrics[knee_at] for r in group if r.metrics.get(knee_found) == 1.0 and knee_at in r.metrics]
         if knees:
             ax.axvline(float(np.mean(knees)), color="black", ls="--", label=f"knee ≈ {np.mean(knees):.0f}")
             ax.legend(loc="upper right", fontsize=8)

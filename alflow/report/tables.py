@@ -83,13 +83,14 @@ def stopping_table(runs: list[RunData]) -> list[Row]:
     rows = []
     for (dataset, strategy), group in _grouped(runs).items():
         for name in COMPARED_CRITERIA:
-            def metric(r: RunData, key: str) -> float:
+            def metric(r: RunData, key: str, name: str = name) -> float:
                 return r.metrics.get(stop_metric(name, key), math.nan)
 
             labeled = [metric(r, "n_labeled") for r in group]
             saved = [1 - metric(r, "n_labeled") / r.pool_size if r.pool_size else math.nan for r in group]
             test = [metric(r, "test_auroc") for r in group]
-            loss = [r.metrics.get(cutoff_metric("best", "test_auroc"), math.nan) - metric(r, "test_auroc") for r in group]
+            best = [r.metrics.get(cutoff_metric("best", "test_auroc"), math.nan) for r in group]
+            loss = [b - t for b, t in zip(best, test)]
             fired = [metric(r, "stopped") for r in group]
             row: Row = {"dataset": dataset, "strategy": strategy, "criterion": name}
             for key, values in (("n_labeled", labeled), ("pool_saved", saved), ("test_auroc", test),

@@ -48,7 +48,8 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
             if response.status >= 400:
                 raise ConnectionError(f"HTTP {response.status}")
     except (OSError, urllib.error.URLError, ConnectionError) as exc:
-        raise ConnectionError(f"tracking.uri {uri} is unreachable ({exc}); start the MLflow server or fix the URI")
+        raise ConnectionError(
+            f"tracking.uri {uri} is unreachable ({exc}); start the MLflow server or fix the URI") from exc
 
 
 def prepare_store(uri: str, experiment: str) -> str:

@@ -43,9 +43,16 @@ class Sweep:
     output: str
 
 
+def checkout_env() -> dict[str, str]:
+    """The environment for a subprocess that must import this checkout's ``alflow`` (not whichever
+    checkout the venv's editable install points at)."""
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": str(REPO) + (os.pathsep + path if path else "")}
+
+
 def run_alflow(args, cwd, timeout=900, module="alflow"):
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=checkout_env())
 
 
 @pytest.fixture(scope="session")

@@ -6,13 +6,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import checkout_env
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 def _run(script, *args):
     done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, env=checkout_env())
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 

@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from conftest import loop_settings, run_alflow
+from conftest import checkout_env, loop_settings, run_alflow
 from mlflow.tracking import MlflowClient
 
 from alflow.data import KFold
@@ -64,6 +64,7 @@ def test_sigkill_mid_round_then_rerun_equals_an_uninterrupted_run(tmp_path):
     killed_uri, clean_uri = f"sqlite:///{tmp_path / 'killed.db'}", f"sqlite:///{tmp_path / 'clean.db'}"
 
     proc = subprocess.Popen([sys.executable, "-m", "alflow", *job, f"tracking.uri={killed_uri}"], cwd=tmp_path,
+                            env=checkout_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 600
     for line in proc.stdout:

@@ -15,13 +15,15 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def loop_settings(**overrides):
-    """``LoopSettings`` from ``conf/config.yaml``'s ``al`` section (its one home), with ``overrides``."""
+    """``LoopSettings`` from ``conf/config.yaml``'s ``al`` section (its one home), with ``overrides``;
+    no galleries unless asked for."""
     from omegaconf import OmegaConf
 
     from alflow.loop import LoopSettings
 
     config = OmegaConf.load(REPO / "conf" / "config.yaml")
-    return LoopSettings(**{**OmegaConf.to_container(config.al, resolve=True), **overrides})
+    values = {**OmegaConf.to_container(config.al, resolve=True), "gallery_size": 0, "gallery_dir": None}
+    return LoopSettings(**{**values, **overrides})
 
 
 @pytest.fixture

@@ -64,8 +64,8 @@ class LoopSettings:
     seed: int
     resume: bool  # a rerun of the same job continues from its last finished round
     state_dir: str  # where each job commits its state after every round
-    gallery_size: int = 0
-    gallery_dir: str | None = None
+    gallery_size: int  # the top-level ``gallery_size``
+    gallery_dir: str | None  # the job's output folder's ``gallery/`` (the entry point decides)
 
     def __post_init__(self) -> None:
         if self.learning not in LEARNING_MODES:

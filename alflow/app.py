@@ -1,6 +1,8 @@
 """The Hydra entry point: builds the pieces from config and runs one job.
 
-Hydra stays here; everything below takes plain arguments and works without it.
+Hydra stays here (and in ``alflow.sweep``, the sweep's callback); everything below takes plain
+arguments and works without it. Config defaults live in ``conf/`` only: the constructors called
+from here take every value from the composed config.
 """
 from __future__ import annotations
 
@@ -18,18 +20,26 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from alflow import records
+from alflow.analysis import cutoff_metrics, retrain_batch, stop_metrics
 from alflow.data.stats import split_statistics, statistics_metrics
-from alflow.health import health_message, learner_findings
+from alflow.analysis.health import health_message, learner_findings
 from alflow.loop import AcquisitionLoop, LoopSettings
 from alflow.loop.checkpoint import load_state
-from alflow.loop.summary import cutoff_metrics, stop_metrics
 from alflow.model import backbones
 from alflow.model.speed import keep_large_buffers_on_heap
+from alflow.stopping import StoppingCriterion
+from alflow.sweep import record_failed_job
 from alflow.tracking import flatten
-from alflow.tracking.hints import record_failed_job
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 log = logging.getLogger("alflow")
+
+
+def compared_criteria() -> dict[str, StoppingCriterion]:
+    """The online criteria every run is replayed against, at the settings of their ``conf/stopping`` files."""
+    return {name: instantiate(OmegaConf.load(Path(CONF_DIR) / "stopping" / f"{name}.yaml"))
+            for name in records.COMPARED_CRITERIA}
 
 
 def _choices() -> dict[str, str]:
@@ -44,7 +54,7 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
     choices = _choices()
     strategy_name = choices.get("strategy", "strategy")
     dataset_name = cfg.dataset.get("name", choices.get("dataset", "dataset"))
-    label = f"{strategy_name} fold{cfg.fold.index}"
+    log_prefix = f"{strategy_name} fold{cfg.fold.index}"
     if out_dir is None:
         out_dir = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else "."
 
@@ -59,13 +69,14 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
                             gallery_dir=str(Path(out_dir) / "gallery") if cfg.gallery_size > 0 else None,
                             gallery_size=cfg.gallery_size)
     stats = split_statistics(dataset, split)
-    log.info("[%s] %s: %d images (%d defects); pool %d, val %d, test %d", label, dataset_name, len(dataset),
+    log.info("[%s] %s: %d images (%d defects); pool %d, val %d, test %d", log_prefix, dataset_name, len(dataset),
              int(dataset.labels.sum()), len(split.pool), len(split.val), len(split.test))
 
-    tags = {"dataset": dataset_name, "strategy": strategy_name, "fold": str(cfg.fold.index),
-            "pool_size": str(len(split.pool)),
-            "seed": str(cfg.seed), "learning": settings.learning,
-            "experiment": choices.get("experiment", "none") or "none"}
+    tags = {records.TAG_DATASET: dataset_name, records.TAG_STRATEGY: strategy_name,
+            records.TAG_FOLD: str(cfg.fold.index), records.TAG_POOL_SIZE: str(len(split.pool)),
+            records.TAG_SEED: str(cfg.seed), records.TAG_LEARNING: settings.learning,
+            records.TAG_RUN_KIND: records.run_kind(settings.learning),
+            records.TAG_EXPERIMENT: choices.get("experiment", "none") or "none"}
     run_name = f"{dataset_name}-{strategy_name}-fold{cfg.fold.index}-seed{cfg.seed}"
     state_path = Path(settings.state_dir) / f"{run_name}-{job_key(cfg)}.pt"
     state = load_state(state_path) if settings.resume else None
@@ -86,24 +97,27 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
                                      dataset.images[split.pool], dataset_name)
         model_factory = functools.partial(model_factory, backbone_state=backbone)
         loop = AcquisitionLoop(dataset, split, strategy, model_factory, train, settings, stopping=stopping,
-                               listeners=[tracker], label=label, state_path=state_path,
+                               listeners=[tracker], log_prefix=log_prefix, state_path=state_path,
                                state_extra={"run_id": tracker.run_id})
         if resuming:
             loop.restore(state)
             relogged = tracker.sync(loop.history, loop.rows)
-            log.info("[%s] resumed from %s after round %d (%d images labeled; %d rounds logged late)", label,
+            log.info("[%s] resumed from %s after round %d (%d images labeled; %d rounds logged late)", log_prefix,
                      state_path, len(loop.history), loop.pool.n_labeled, relogged)
         history = loop.run()
         best = max((r.val_auroc for r in history if not math.isnan(r.val_auroc)), default=float("nan"))
-        tracker.set_tags({"stop_reason": loop.stop_reason, "rounds": len(history)})
-        _check_health(label, history, dataset.labels[split.val], len(split.pool), tracker)
+        tracker.set_tags({records.TAG_STOP_REASON: loop.stop_reason, records.TAG_ROUNDS: len(history)})
+        _check_health(log_prefix, history, dataset.labels[split.val], settings.learning == records.FULL_POOL_LEARNING,
+                      tracker)
         summary, found = cutoff_metrics(history, cfg.analysis.knee_sensitivity)
-        summary.update(stop_metrics(history))
+        summary.update(stop_metrics(history, compared_criteria()))
         if cfg.analysis.batch_retrain and found["best"]["round"] is not None:
-            n, val_auroc, test_auroc = loop.retrain_batch(found["best"]["round"], cfg.analysis.batch_epochs)
-            summary.update({"batch/n_labeled": n, "batch/val_auroc": val_auroc, "batch/test_auroc": test_auroc})
+            batch = retrain_batch(loop, found["best"]["round"], cfg.analysis.batch_epochs)
+            summary.update({records.batch_metric("n_labeled"): batch.n_labeled,
+                            records.batch_metric("val_auroc"): batch.val_auroc,
+                            records.batch_metric("test_auroc"): batch.test_auroc})
             log.info("[%s] batch retrain on the %d images labeled up to the best round: test AUROC %.3f",
-                     label, n, test_auroc)
+                     log_prefix, batch.n_labeled, batch.test_auroc)
         tracker.log_summary(summary)
         tracker.finish("FINISHED")
     except BaseException as exc:
@@ -111,20 +125,19 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
         tracker.finish("FAILED", error="".join(traceback.format_exception_only(type(exc), exc)).strip())
         raise
     state_path.unlink(missing_ok=True)  # finished: a rerun of the same job starts a new run
-    log.info("[%s] done: best val AUROC %.3f, MLflow run %s", label, best, tracker.run_id)
+    log.info("[%s] done: best val AUROC %.3f, MLflow run %s", log_prefix, best, tracker.run_id)
     return best
 
 
-def _check_health(label, history, val_labels, pool_size: int, tracker) -> None:
+def _check_health(log_prefix: str, history, val_labels, full_pool: bool, tracker) -> None:
     """Warn in plain words when the learner looks untrained; tag the run ``health``."""
-    full_pool = len(history) == 1 and history[0].n_labeled == pool_size
     n_pos = int(val_labels.sum())
     findings = learner_findings([r.val_auroc for r in history], [r.train_loss for r in history], n_pos,
                                 len(val_labels) - n_pos, history[-1].test_auroc if full_pool and history else None)
-    message = health_message(label, findings)
+    message = health_message(log_prefix, findings)
     if message:
         log.warning(message)
-    tracker.set_tags({"health": "; ".join(findings) if findings else "ok"})
+    tracker.set_tags({records.TAG_HEALTH: "; ".join(findings) if findings else "ok"})
 
 
 def job_key(cfg: DictConfig) -> str:

@@ -11,14 +11,26 @@ import torch
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def loop_settings(**overrides):
+    """``LoopSettings`` from ``conf/config.yaml``'s ``al`` section (its one home), with ``overrides``;
+    no galleries unless asked for."""
+    from omegaconf import OmegaConf
+
+    from alflow.loop import LoopSettings
+
+    config = OmegaConf.load(REPO / "conf" / "config.yaml")
+    values = {**OmegaConf.to_container(config.al, resolve=True), "gallery_size": 0, "gallery_dir": None}
+    return LoopSettings(**{**values, **overrides})
 
 
 def group_defaults(group: str, option: str, **overrides) -> dict:
     """The values of ``conf/<group>/<option>.yaml`` (their one home), without Hydra keys, updated."""
     from omegaconf import OmegaConf
 
-    values = OmegaConf.to_container(OmegaConf.load(CONF / group / f"{option}.yaml"), resolve=False)
+    values = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / group / f"{option}.yaml"), resolve=False)
     values = {k: v for k, v in values.items() if not k.startswith("_")}
     values.update(overrides)
     return values
@@ -29,6 +41,11 @@ def classifier(**overrides):
     from alflow.model import DefectClassifier
 
     return DefectClassifier(**group_defaults("model", "resnet18", **overrides))
+
+
+def plain_classifier():
+    """A DefectClassifier without augmentation and with a constant learning rate: the loop tests' model."""
+    return classifier(augment="none", lr_schedule="constant")
 
 
 def train_settings(**overrides):
@@ -57,9 +74,16 @@ class Sweep:
     output: str
 
 
+def checkout_env() -> dict[str, str]:
+    """The environment for a subprocess that must import this checkout's ``alflow`` (not whichever
+    checkout the venv's editable install points at)."""
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": str(REPO) + (os.pathsep + path if path else "")}
+
+
 def run_alflow(args, cwd, timeout=900, module="alflow"):
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=checkout_env())
 
 
 @pytest.fixture(scope="session")

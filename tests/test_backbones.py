@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from conftest import classifier
 from omegaconf import OmegaConf
 
 from alflow.app import CONF_DIR
 from alflow.loop import score_images
-from alflow.model import DefectClassifier, build_resnet18
+from alflow.model import build_resnet18
 from alflow.model import backbones
 from alflow.model.pretrain_cache import pretraining_key
 from alflow.model.ssl import SSLSettings
@@ -164,9 +165,9 @@ def test_job_pretrains_on_exactly_the_pool_images(tmp_path, monkeypatch):
 def test_every_fresh_model_starts_from_the_backbone_and_scoring_embeds_with_it(tmp_path):
     state = backbones.resolve("ssl", None, ssl_config(tmp_path), pool())
     torch.manual_seed(0)
-    a = DefectClassifier(pretrained="ssl", backbone_state=state)
+    a = classifier(pretrained="ssl", backbone_state=state)
     torch.manual_seed(1)
-    b = DefectClassifier(pretrained="ssl", backbone_state=state)
+    b = classifier(pretrained="ssl", backbone_state=state)
     assert all(torch.equal(a.net.state_dict()[k], state[k]) for k in state)
     assert all(torch.equal(b.net.state_dict()[k], state[k]) for k in state)
     assert not torch.equal(a.net.fc.weight, b.net.fc.weight)  # the head stays fresh
@@ -182,7 +183,7 @@ def test_every_fresh_model_starts_from_the_backbone_and_scoring_embeds_with_it(t
 
 def test_classifier_refuses_a_pretrained_name_without_its_backbone():
     with pytest.raises(ValueError, match="model.pretrained=ssl: resolve the backbone once"):
-        DefectClassifier(pretrained="ssl")
+        classifier(pretrained="ssl")
 
 
 LOCK_SCRIPT = """

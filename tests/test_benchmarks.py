@@ -1,15 +1,19 @@
 """The benchmarks run and report what they promise (their timings are not asserted: tests never assert a time)."""
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from conftest import checkout_env
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 def _run(script, *args):
     done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, env=checkout_env())
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -18,8 +22,14 @@ def test_acquisition_benchmark_reports_its_ratios_and_agrees_with_the_paper():
     # A tiny pool and no peers (the grad-cam package is an optional extra); bf16 runs too.
     out = _run("acquisition.py", "--pool", "120", "--size", "64", "--repeats", "1", "--skip-peers", "--bf16")
     result = json.loads(out.strip().splitlines()[-1])
-    for key in ("speedup_vs_paper", "overhead_vs_inference", "overhead_vs_plain_inference", "bf16_speedup_vs_fp32"):
-        assert result[key] > 0
+    seconds = result["seconds"]
+    # each ratio is the quotient of the two methods it names (a swapped or wrong method would differ)
+    for key, (num, den) in {"speedup_vs_paper": ("a_paper", "d_alflow"),
+                            "overhead_vs_inference": ("d_alflow", "e_inference"),
+                            "overhead_vs_plain_inference": ("d_alflow", "e_inference_plain"),
+                            "bf16_speedup_vs_fp32": ("d_alflow", "d_alflow_bf16")}.items():
+        assert result[key] == pytest.approx(seconds[num] / seconds[den], rel=1e-12)
+        assert math.isfinite(result[key]) and result[key] > 0
     assert result["pool"] == 120 and result["size"] == 64
     assert result["same_selection_as_paper"] is True
     assert result["ssim_max_abs_diff_vs_skimage"] <= 1e-6
@@ -32,8 +42,14 @@ def test_acquisition_benchmark_reports_its_ratios_and_agrees_with_the_paper():
 
 def test_round_benchmark_splits_a_round_into_its_parts():
     out = _run("round.py", "--images", "300", "--labeled", "64", "--min-steps", "2", "--sizes", "32")
-    parts = json.loads(out.strip().splitlines()[-1])["32"]
+    result = json.loads(out.strip().splitlines()[-1])
+    parts, shares = result["32"], result["32_shares"]
     assert set(parts) == {"train_incremental", "train_batch", "score_uncertainty", "score_gradcam_avg",
                           "select_gradcam_avg", "select_uncertainty", "evaluate"}
-    assert all(seconds >= 0 for seconds in parts.values())  # rounded to ms: a selection may show 0
-    assert parts["train_incremental"] > 0 and parts["score_gradcam_avg"] > 0
+    # a GradCAM_avg round is exactly its four parts: their shares add up to the whole
+    assert set(shares) == {"train_incremental", "score_gradcam_avg", "select_gradcam_avg", "evaluate"}
+    assert sum(shares.values()) == pytest.approx(1.0, abs=1e-12)
+    assert all(0.0 <= share <= 1.0 for share in shares.values())
+    round_seconds = sum(parts[k] for k in shares)
+    for name in ("train_incremental", "score_gradcam_avg"):  # the big parts: ms rounding is far below 5%
+        assert shares[name] == pytest.approx(parts[name] / round_seconds, abs=0.05)

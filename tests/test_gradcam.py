@@ -42,11 +42,24 @@ def test_head_detection():
     assert not has_gap_linear_head(torchvision.models.vgg11(weights=None), "layer4")
 
 
-def test_scoring_pass_uses_captum_for_other_layers_and_matches_shapes(net_and_batch):
+def test_scoring_pass_uses_captum_for_other_layers_and_matches_shapes(net_and_batch, monkeypatch):
+    from captum.attr import LayerGradCam
+
     net, images = net_and_batch
     idx = torch.arange(len(images))
     settings = CamSettings(layer="layer3", map_size=16)
+    calls = []
+    attribute = LayerGradCam.attribute
+
+    def spy(self, inputs, *args, **kwargs):
+        calls.append((self.layer, len(inputs)))
+        return attribute(self, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(LayerGradCam, "attribute", spy)
     out = score_images(net, images, idx, frozenset({"cams", "probs", "embeddings"}), settings, batch_size=5)
+    # Captum computed the maps: once per batch of 5, on the scoring copy's layer3
+    assert [n for _, n in calls] == [5, 5, 2]
+    assert all(type(layer).__name__ == "Sequential" and layer is not net.layer3 for layer, _ in calls)
     assert out.cams.shape == (12, 1, 16, 16)
     assert out.embeddings.shape == (12, 512)
     assert torch.allclose(out.probs.sum(dim=1), torch.ones(12))

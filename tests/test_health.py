@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from alflow.health import auroc_standard_error, health_message, learner_findings
+from alflow.analysis.health import auroc_standard_error, health_message, learner_findings
 
 
 def test_hanley_mcneil_standard_error():

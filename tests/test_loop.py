@@ -1,13 +1,14 @@
 import pytest
 import torch
+from conftest import loop_settings, plain_classifier, train_settings
 
+from alflow.analysis import retrain_batch
 from alflow.data import KFold
-from alflow.loop import AcquisitionLoop, LoopSettings, TrainSettings, auroc, score_images
-from alflow.model import DefectClassifier
+from alflow.loop import AcquisitionLoop, auroc, score_images
 from alflow.stopping import BudgetStopping
 from alflow.strategies import make_strategy
 
-TRAIN = TrainSettings(epochs=1, min_steps=1, batch_size=16, accelerator="cpu")
+TRAIN = train_settings(epochs=1, min_steps=1, max_steps=None, batch_size=16, class_weighting="none", accelerator="cpu")
 
 
 class Recorder:
@@ -22,8 +23,8 @@ class Recorder:
 def make_loop(dataset, strategy="random", stopping=None, **settings):
     split = KFold(k=5, index=0, seed=0).split(dataset.labels)
     recorder = Recorder()
-    loop = AcquisitionLoop(dataset, split, make_strategy(strategy), lambda: DefectClassifier(augment=False), TRAIN,
-                           LoopSettings(batch_size=16, **settings), stopping=stopping, listeners=[recorder])
+    loop = AcquisitionLoop(dataset, split, make_strategy(strategy), plain_classifier, TRAIN,
+                           loop_settings(batch_size=16, **settings), stopping=stopping, listeners=[recorder])
     return loop, split, recorder
 
 
@@ -94,15 +95,15 @@ def test_incremental_keeps_training_the_same_model(tiny_dataset):
 @pytest.mark.parametrize("bad,match", [(dict(learning="online"), "al.learning"), (dict(batch_size=0), "al.batch_size")])
 def test_bad_loop_settings(bad, match):
     with pytest.raises(ValueError, match=match):
-        LoopSettings(**bad)
+        loop_settings(**bad)
 
 
 def test_batch_retrain_uses_exactly_the_images_up_to_the_round(tiny_dataset):
     loop, _, recorder = make_loop(tiny_dataset, "uncertainty", max_rounds=3)
     loop.run()
-    n, val_auroc, test_auroc = loop.retrain_batch(1, epochs=2)
-    assert n == 32 == len([row for row in recorder.rows if row.round <= 1])
-    assert 0.0 <= val_auroc <= 1.0 and 0.0 <= test_auroc <= 1.0
+    batch = retrain_batch(loop, 1, epochs=2)
+    assert batch.n_labeled == 32 == len([row for row in recorder.rows if row.round <= 1])
+    assert 0.0 <= batch.val_auroc <= 1.0 and 0.0 <= batch.test_auroc <= 1.0
     assert loop.pool.n_labeled == 48  # the incremental run's own state is untouched
 
 
@@ -115,6 +116,8 @@ def test_each_round_scores_with_the_model_it_just_trained(tiny_dataset, learning
         fresh = score_images(loop.model.net, tiny_dataset.images, split.val, frozenset({"probs"})).probs
         assert record.val_auroc == auroc(fresh, tiny_dataset.labels[split.val])
         assert record.stop_set_predictions == fresh.argmax(dim=1).tolist()
-    assert torch.allclose(loop._scored.unlabeled.probs,
+    # the pool the next round selects from is scored by the version just trained
+    next_scored = loop._score(loop.version)
+    assert torch.allclose(next_scored.unlabeled.probs,
                           score_images(loop.model.net, tiny_dataset.images, loop.pool.unlabeled,
                                        frozenset({"probs"})).probs, atol=1e-6)

@@ -7,22 +7,21 @@ import sys
 import time
 
 import pytest
-from conftest import run_alflow
+from conftest import checkout_env, loop_settings, plain_classifier, run_alflow, train_settings
 from mlflow.tracking import MlflowClient
 
 from alflow.data import KFold
-from alflow.loop import AcquisitionLoop, LoopSettings, TrainSettings
+from alflow.loop import AcquisitionLoop
 from alflow.loop.checkpoint import load_state
-from alflow.model import DefectClassifier
 from alflow.strategies import make_strategy
 
-TRAIN = TrainSettings(epochs=1, min_steps=1, batch_size=16, accelerator="cpu")
+TRAIN = train_settings(epochs=1, min_steps=1, max_steps=None, batch_size=16, class_weighting="none", accelerator="cpu")
 
 
 def make_loop(dataset, state_path, strategy="gradcam_avg"):
     split = KFold(k=5, index=0, seed=0).split(dataset.labels)
-    return AcquisitionLoop(dataset, split, make_strategy(strategy), lambda: DefectClassifier(augment=False), TRAIN,
-                           LoopSettings(batch_size=16), state_path=state_path)
+    return AcquisitionLoop(dataset, split, make_strategy(strategy), plain_classifier, TRAIN,
+                           loop_settings(batch_size=16), state_path=state_path)
 
 
 def test_restored_loop_repeats_the_uninterrupted_one(tiny_dataset, tmp_path):
@@ -64,6 +63,7 @@ def test_sigkill_mid_round_then_rerun_equals_an_uninterrupted_run(tmp_path):
     killed_uri, clean_uri = f"sqlite:///{tmp_path / 'killed.db'}", f"sqlite:///{tmp_path / 'clean.db'}"
 
     proc = subprocess.Popen([sys.executable, "-m", "alflow", *job, f"tracking.uri={killed_uri}"], cwd=tmp_path,
+                            env=checkout_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 600
     for line in proc.stdout:

@@ -1,13 +1,12 @@
 """Real Hydra multiruns into a real MLflow SQLite store, as a user launches them."""
 import csv
-import os
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import run_alflow
+from conftest import checkout_env, run_alflow
 from mlflow.tracking import MlflowClient
 
 REPO = Path(__file__).resolve().parent.parent
@@ -63,7 +62,7 @@ def test_multirun_script_forwards_overrides_and_reports(tmp_path, tracking_uri):
     proc = subprocess.run(["bash", str(REPO / "multirun.sh"), "experiment=smoke", "strategy=uncertainty",
                            "fold.index=2", "al.max_rounds=2", f"tracking.uri={tracking_uri}"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "ALFLOW_PYTHON": sys.executable})
+                          env={**checkout_env(), "ALFLOW_PYTHON": sys.executable})
     assert proc.returncode == 0, proc.stderr[-3000:]
     client = MlflowClient(tracking_uri)
     runs = client.search_runs([client.get_experiment_by_name("alflow").experiment_id])

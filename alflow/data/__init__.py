@@ -9,5 +9,5 @@ from alflow.data.ksdd2 import build_ksdd2
 from alflow.data.elpv import build_elpv
 from alflow.data.pool import Pool
 
-__all__ = ["InspectionDataset", "build_synthetic", "build_ksdd2", "build_ksdd", "build_folder", "build_elpv", "BadImageError",
-           "decode_image", "FoldSplit", "fold_split", "stratified_fold_ids", "KFold", "Pool"]
+__all__ = ["InspectionDataset", "build_synthetic", "build_ksdd2", "build_ksdd", "build_folder", "build_elpv",
+           "BadImageError", "decode_image", "FoldSplit", "fold_split", "stratified_fold_ids", "KFold", "Pool"]

@@ -1,10 +1,11 @@
 """A job's state after each finished round, committed atomically, so a killed job resumes there.
 
-What is saved is everything the next round depends on: which pool image was labeled in which
-round, the revealed labels, the history, the selection log and the model's weights (BatchNorm
-statistics included). Nothing else carries over between rounds: each round's training draws
-from RNGs seeded by (seed, round), and the optimizer is created afresh by every round's
-``Trainer``, so a resumed job repeats an uninterrupted one exactly.
+What is saved is everything the next round depends on: the pool's state (which image was labeled
+in which round, and the label the oracle revealed), the history, the selection log and the
+model's weights (BatchNorm statistics included). Nothing else carries over between rounds: each
+round's training draws from RNGs seeded by a named stream (``alflow.loop.seeds``), the optimizer
+is created afresh by every round's ``Trainer``, and the pool is rescored from the restored
+weights, so a resumed job repeats an uninterrupted one exactly.
 """
 from __future__ import annotations
 
@@ -14,15 +15,20 @@ from pathlib import Path
 
 import torch
 
-STATE_VERSION = 1
+from alflow.records import RoundRecord, SelectionRow
+
+STATE_VERSION = 2  # 2: revealed labels as the pool's tensor; records from alflow.records
 
 
 @dataclass
 class LoopState:
+    """A job after its last finished round. ``labeled_round`` and ``revealed``: P int64 each, as
+    ``Pool``'s; ``history``: ``RoundRecord`` per round; ``rows``: ``SelectionRow`` per queried image."""
+
     labeled_round: torch.Tensor
-    revealed: dict[int, int]
-    history: list
-    rows: list
+    revealed: torch.Tensor
+    history: list[RoundRecord]
+    rows: list[SelectionRow]
     model_state: dict
     extra: dict = field(default_factory=dict)  # e.g. the MLflow run id to continue
 
@@ -37,13 +43,16 @@ def save_state(path: str | Path, state: LoopState) -> None:
 
 
 def load_state(path: str | Path) -> LoopState | None:
+    """The state saved at ``path``, None if there is none; ValueError naming the file when it cannot
+    be read or comes from another state version."""
     path = Path(path)
     if not path.exists():
         return None
     try:
         data = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is reported the same way
-        raise ValueError(f"cannot read the saved job state {path}: {exc}; delete it or run with al.resume=false")
+        raise ValueError(f"cannot read the saved job state {path}: {exc}; delete it or run with al.resume=false") \
+            from exc
     if data.pop("version", None) != STATE_VERSION:
         raise ValueError(f"saved job state {path} is from another alflow version; delete it or use al.resume=false")
     return LoopState(**data)

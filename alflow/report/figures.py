@@ -13,6 +13,9 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from alflow.records import (  # noqa: E402
+    DEFECTS_LEFT, RUN_KIND_ACTIVE, RUN_KIND_FULL_POOL, TEST_AUROC, VAL_AUROC, cutoff_metric,
+)
 from alflow.report.runs import RunData  # noqa: E402
 
 
@@ -29,14 +32,14 @@ def _band(runs: list[RunData], metric: str) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def dataset_figure(dataset: str, runs: list[RunData], out: Path) -> Path:
-    strategies = sorted({r.strategy for r in runs if r.kind == "al"})
+    strategies = sorted({r.strategy for r in runs if r.kind == RUN_KIND_ACTIVE})
     fig, axes = plt.subplots(2, len(strategies), figsize=(4.2 * len(strategies), 6.4), squeeze=False,
                              sharex="col")
-    bound = [r.curves["test/auroc"][-1][1] for r in runs if r.kind == "upper_bound" and r.curves.get("test/auroc")]
+    bound = [r.curves[TEST_AUROC][-1][1] for r in runs if r.kind == RUN_KIND_FULL_POOL and r.curves.get(TEST_AUROC)]
     for col, strategy in enumerate(strategies):
-        group = [r for r in runs if r.kind == "al" and r.strategy == strategy]
+        group = [r for r in runs if r.kind == RUN_KIND_ACTIVE and r.strategy == strategy]
         ax = axes[0, col]
-        for metric, colour in (("val/auroc", "tab:blue"), ("test/auroc", "tab:orange")):
+        for metric, colour in ((VAL_AUROC, "tab:blue"), (TEST_AUROC, "tab:orange")):
             x, m, s = _band(group, metric)
             ax.plot(x, m, color=colour, label=metric.split("/")[0])
             ax.fill_between(x, m - s, m + s, color=colour, alpha=0.2)
@@ -47,11 +50,11 @@ def dataset_figure(dataset: str, runs: list[RunData], out: Path) -> Path:
         ax.set_ylabel("AUROC" if col == 0 else "")
         ax.legend(loc="lower right", fontsize=8)
         ax = axes[1, col]
-        x, m, s = _band(group, "pool/defects_left")
+        x, m, s = _band(group, DEFECTS_LEFT)
         ax.plot(x, m, color="tab:red")
         ax.fill_between(x, m - s, m + s, color="tab:red", alpha=0.2)
-        knees = [r.metrics["cutoff/knee/n_labeled"] for r in group
-                 if r.metrics.get("cutoff/knee/found") == 1.0 and "cutoff/knee/n_labeled" in r.metrics]
+        knee_at, knee_found = cutoff_metric("knee", "n_labeled"), cutoff_metric("knee", "found")
+        knees = [r.metrics[knee_at] for r in group if r.metrics.get(knee_found) == 1.0 and knee_at in r.metrics]
         if knees:
             ax.axvline(float(np.mean(knees)), color="black", ls="--", label=f"knee ≈ {np.mean(knees):.0f}")
             ax.legend(loc="upper right", fontsize=8)
@@ -67,4 +70,4 @@ def dataset_figure(dataset: str, runs: list[RunData], out: Path) -> Path:
 
 def figures(runs: list[RunData], out: Path) -> list[Path]:
     return [dataset_figure(d, [r for r in runs if r.dataset == d], out)
-            for d in sorted({r.dataset for r in runs if r.kind == "al"})]
+            for d in sorted({r.dataset for r in runs if r.kind == RUN_KIND_ACTIVE})]

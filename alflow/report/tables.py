@@ -8,9 +8,11 @@ from collections.abc import Callable, Iterable
 import numpy as np
 from scipy.stats import wilcoxon
 
-from alflow.loop.summary import COMPARED_CRITERIA
+from alflow.records import (
+    COMPARED_CRITERIA, CUTOFF_NAMES, RUN_KIND_ACTIVE, RUN_KIND_FULL_POOL, TEST_AUROC, batch_metric, cutoff_metric,
+    stop_metric,
+)
 from alflow.report.runs import RunData
-from alflow.stopping import CUTOFFS
 
 Row = dict[str, object]
 
@@ -25,7 +27,7 @@ def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
 def _grouped(runs: list[RunData]) -> dict[tuple[str, str], list[RunData]]:
     groups: dict[tuple[str, str], list[RunData]] = defaultdict(list)
     for run in runs:
-        if run.kind == "al":
+        if run.kind == RUN_KIND_ACTIVE:
             groups[(run.dataset, run.strategy)].append(run)
     return dict(sorted(groups.items()))
 
@@ -36,21 +38,22 @@ def _row(base: Row, values: Iterable[float]) -> Row:
 
 
 def _final_test_auroc(run: RunData) -> float:
-    curve = run.curves.get("test/auroc") or []
+    curve = run.curves.get(TEST_AUROC) or []
     return curve[-1][1] if curve else float("nan")
 
 
 def table1(runs: list[RunData]) -> list[Row]:
-    """Test AUROC, incremental (the best-validation round) vs batch learning, and the upper bound."""
+    """Test AUROC, incremental (the best-validation round) vs batch learning, and the upper bound
+    (the full-pool reference runs: ``run_kind`` = full_pool)."""
     rows = []
     for (dataset, strategy), group in _grouped(runs).items():
         rows.append(_row({"dataset": dataset, "learning": "incremental", "strategy": strategy},
-                         (r.metrics.get("cutoff/best/test_auroc", math.nan) for r in group)))
+                         (r.metrics.get(cutoff_metric("best", "test_auroc"), math.nan) for r in group)))
         rows.append(_row({"dataset": dataset, "learning": "batch", "strategy": strategy},
-                         (r.metrics.get("batch/test_auroc", math.nan) for r in group)))
+                         (r.metrics.get(batch_metric("test_auroc"), math.nan) for r in group)))
     bounds: dict[str, list[RunData]] = defaultdict(list)
     for run in runs:
-        if run.kind == "upper_bound":
+        if run.kind == RUN_KIND_FULL_POOL:
             bounds[run.dataset].append(run)
     for dataset, group in sorted(bounds.items()):
         rows.append(_row({"dataset": dataset, "learning": "upper bound (whole pool)", "strategy": "upper_bound"},
@@ -60,8 +63,8 @@ def table1(runs: list[RunData]) -> list[Row]:
 
 def _cutoff_table(runs: list[RunData], key: str) -> list[Row]:
     return [_row({"dataset": dataset, "cutoff": cutoff, "strategy": strategy},
-                 (r.metrics.get(f"cutoff/{cutoff}/{key}", math.nan) for r in group))
-            for (dataset, strategy), group in _grouped(runs).items() for cutoff in CUTOFFS]
+                 (r.metrics.get(cutoff_metric(cutoff, key), math.nan) for r in group))
+            for (dataset, strategy), group in _grouped(runs).items() for cutoff in CUTOFF_NAMES]
 
 
 def table2(runs: list[RunData]) -> list[Row]:
@@ -80,13 +83,14 @@ def stopping_table(runs: list[RunData]) -> list[Row]:
     rows = []
     for (dataset, strategy), group in _grouped(runs).items():
         for name in COMPARED_CRITERIA:
-            def metric(r: RunData, key: str) -> float:
-                return r.metrics.get(f"stop/{name}/{key}", math.nan)
+            def metric(r: RunData, key: str, name: str = name) -> float:
+                return r.metrics.get(stop_metric(name, key), math.nan)
 
             labeled = [metric(r, "n_labeled") for r in group]
             saved = [1 - metric(r, "n_labeled") / r.pool_size if r.pool_size else math.nan for r in group]
             test = [metric(r, "test_auroc") for r in group]
-            loss = [r.metrics.get("cutoff/best/test_auroc", math.nan) - metric(r, "test_auroc") for r in group]
+            best = [r.metrics.get(cutoff_metric("best", "test_auroc"), math.nan) for r in group]
+            loss = [b - t for b, t in zip(best, test)]
             fired = [metric(r, "stopped") for r in group]
             row: Row = {"dataset": dataset, "strategy": strategy, "criterion": name}
             for key, values in (("n_labeled", labeled), ("pool_saved", saved), ("test_auroc", test),
@@ -113,9 +117,9 @@ def compare_table(runs: list[RunData], baseline: str = "random") -> list[Row]:
     groups = _grouped(runs)
     rows = []
     for (dataset, strategy), group in groups.items():
-        aulc = {(r.fold, r.seed): area_under_curve(r.curves.get("test/auroc", [])) for r in group}
+        aulc = {(r.fold, r.seed): area_under_curve(r.curves.get(TEST_AUROC, [])) for r in group}
         row = _row({"dataset": dataset, "strategy": strategy}, aulc.values())
-        base = {(r.fold, r.seed): area_under_curve(r.curves.get("test/auroc", []))
+        base = {(r.fold, r.seed): area_under_curve(r.curves.get(TEST_AUROC, []))
                 for r in groups.get((dataset, baseline), [])}
         pairs = [(aulc[k], base[k]) for k in sorted(aulc.keys() & base.keys())
                  if not (math.isnan(aulc[k]) or math.isnan(base[k]))]

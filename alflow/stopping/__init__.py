@@ -1,8 +1,11 @@
-"""Stopping criteria: online (``should_stop(history)`` after each round) and post-hoc cut-offs."""
+"""Stopping criteria: online (``should_stop(history)`` after each round, the ``StoppingCriterion``
+contract) and post-hoc cut-offs over a finished curve."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from alflow.records import RoundRecord
+from alflow.stopping.contract import StoppingCriterion
 from alflow.stopping.criteria import BudgetStopping, NoStopping
 from alflow.stopping.cutoffs import CUTOFFS, cutoffs, knee_point
 from alflow.stopping.knee import KneeStopping, held_knee
@@ -10,11 +13,15 @@ from alflow.stopping.plateau import PlateauStopping
 from alflow.stopping.predicted_defects import PredictedDefectsStopping
 from alflow.stopping.stabilizing import StabilizingPredictions, cohen_kappa
 
-CRITERIA = {cls.name: cls for cls in (NoStopping, BudgetStopping, PlateauStopping, KneeStopping,
-                                      PredictedDefectsStopping, StabilizingPredictions)}
+CRITERIA: dict[str, type[StoppingCriterion]] = {
+    cls.name: cls for cls in (NoStopping, BudgetStopping, PlateauStopping, KneeStopping, PredictedDefectsStopping,
+                              StabilizingPredictions)}
 
 
-def where_each_would_stop(history: Sequence, criteria) -> dict[str, int | None]:
+Criteria = Mapping[str, StoppingCriterion] | Iterable[StoppingCriterion] | StoppingCriterion
+
+
+def where_each_would_stop(history: Sequence[RoundRecord], criteria: Criteria) -> dict[str, int | None]:
     """For each criterion, the ``n_labeled`` of the first round after which it says stop; None: never.
 
     Replays a finished run: asks ``criterion.should_stop(history[:i + 1])`` for i = 0, 1, ...
@@ -39,6 +46,6 @@ def where_each_would_stop(history: Sequence, criteria) -> dict[str, int | None]:
 
 __all__ = [
     "CRITERIA", "CUTOFFS", "BudgetStopping", "KneeStopping", "NoStopping", "PlateauStopping",
-    "PredictedDefectsStopping", "StabilizingPredictions", "cohen_kappa", "cutoffs", "held_knee", "knee_point",
-    "where_each_would_stop",
+    "PredictedDefectsStopping", "StabilizingPredictions", "StoppingCriterion", "cohen_kappa", "cutoffs", "held_knee",
+    "knee_point", "where_each_would_stop",
 ]

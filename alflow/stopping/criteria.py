@@ -2,23 +2,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+
+from alflow.records import RoundRecord
+from alflow.stopping.contract import StoppingCriterion
 
 
-class RoundLike(Protocol):
-    n_labeled: int
-
-
-class NoStopping:
+class NoStopping(StoppingCriterion):
     """Label until the pool is exhausted (the paper's protocol)."""
 
     name = "none"
 
-    def should_stop(self, history: Sequence[RoundLike]) -> bool:
+    def should_stop(self, history: Sequence[RoundRecord]) -> bool:
         return False
 
 
-class BudgetStopping:
+class BudgetStopping(StoppingCriterion):
     """Stop once ``max_labeled`` images are labeled; the last batch is trimmed to the budget."""
 
     name = "budget"
@@ -28,7 +26,7 @@ class BudgetStopping:
             raise ValueError(f"stopping.max_labeled must be >= 1, got {max_labeled}")
         self.max_labeled = max_labeled
 
-    def should_stop(self, history: Sequence[RoundLike]) -> bool:
+    def should_stop(self, history: Sequence[RoundRecord]) -> bool:
         return bool(history) and history[-1].n_labeled >= self.max_labeled
 
     def remaining(self, n_labeled: int) -> int:

@@ -11,11 +11,11 @@ moves right as rounds are added; hence ``hold_rounds``.
 """
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Sequence
 
+from alflow.stopping.contract import StoppingCriterion
 from alflow.stopping.cutoffs import knee_point
+from alflow.stopping.validators import check_int, check_real
 
 
 def held_knee(x: Sequence[float], y: Sequence[float], *, sensitivity: float, curve: str, direction: str,
@@ -39,23 +39,7 @@ def held_knee(x: Sequence[float], y: Sequence[float], *, sensitivity: float, cur
     return first
 
 
-def check_real(key: str, value: float, minimum: float, maximum: float = math.inf) -> float:
-    """``value`` as a float in [minimum, maximum]; ValueError naming ``stopping.<key>`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
-            or not minimum <= value <= maximum:
-        bounds = f">= {minimum}" if maximum == math.inf else f"in [{minimum}, {maximum}]"
-        raise ValueError(f"stopping.{key} must be a finite number {bounds}, got {value!r}")
-    return float(value)
-
-
-def check_int(key: str, value: int, minimum: int) -> int:
-    """``value`` as an int >= minimum; ValueError naming ``stopping.<key>`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"stopping.{key} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-class KneeStopping:
+class KneeStopping(StoppingCriterion):
     """Stop once the knee of defects found (against images labeled) has held for ``hold_rounds``.
 
     Kneedle with ``curve="concave"``, ``direction="increasing"`` on ``(n_labeled,

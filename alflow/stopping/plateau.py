@@ -4,10 +4,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from alflow.stopping.knee import check_int, check_real
+from alflow.stopping.contract import StoppingCriterion
+from alflow.stopping.validators import check_int, check_real
 
 
-class PlateauStopping:
+class PlateauStopping(StoppingCriterion):
     """Stop when the validation AUROC has not beaten its best by ``min_delta`` for ``patience`` rounds.
 
     Keras' rule: a round improves when ``val_auroc > best + min_delta``, and only such a round

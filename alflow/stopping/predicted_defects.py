@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from alflow.stopping.knee import check_int, check_real, held_knee
+from alflow.stopping.contract import StoppingCriterion
+from alflow.stopping.knee import held_knee
+from alflow.stopping.validators import check_int, check_real
 
 MODES = ("threshold", "knee")
 
 
-class PredictedDefectsStopping:
+class PredictedDefectsStopping(StoppingCriterion):
     """Stop when the expected defects left fall below ``threshold``, or (``mode="knee"``) at their knee.
 
     ``threshold``: stop when the latest round's ``expected_defects_left`` is finite and

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from alflow.stopping.knee import check_int, check_real
+from alflow.stopping.contract import StoppingCriterion
+from alflow.stopping.validators import check_int, check_real
 
 
 def cohen_kappa(a: Sequence, b: Sequence) -> float:
@@ -36,7 +37,7 @@ def cohen_kappa(a: Sequence, b: Sequence) -> float:
     return (p_o - p_e) / (1.0 - p_e)
 
 
-class StabilizingPredictions:
+class StabilizingPredictions(StoppingCriterion):
     """Stop when kappa between consecutive stop-set predictions is ``>= kappa`` ``window`` times in a row.
 
     Rounds whose ``stop_set_predictions`` is None (not measured) are skipped: comparisons are

@@ -5,31 +5,20 @@ import csv
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import fields
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from alflow.loop import RoundRecord, SelectionRow
+from alflow.records import ROUND_METRICS, SELECTION_COLUMNS, TAG_ERROR, RoundRecord, SelectionRow
 from alflow.tracking.store import check_reachable, get_or_create_experiment, resolve_uri
 
-ROUND_METRICS = {
-    "val/auroc": "val_auroc",
-    "test/auroc": "test_auroc",
-    "pool/defects_left": "defects_left",
-    "pool/defects_found": "defects_found",
-    "al/n_labeled": "n_labeled",
-    "al/round": "round",
-    "al/round_seconds": "seconds",
-    "train/loss": "train_loss",
-}
-SELECTION_COLUMNS = [f.name for f in fields(SelectionRow)]
 MAX_PARAM_LENGTH = 500  # MLflow's portable limit across stores
 
 
 def flatten(config: Mapping, prefix: str = "") -> dict[str, str]:
+    """A nested config as MLflow params: ``{"al.batch_size": "32", ...}``, values cut to 500 characters."""
     flat: dict[str, str] = {}
     for key, value in config.items():
         name = f"{prefix}{key}"
@@ -41,11 +30,14 @@ def flatten(config: Mapping, prefix: str = "") -> dict[str, str]:
 
 
 class MlflowRun:
-    """Listens to the loop; every round is on disk and in MLflow before the next one starts."""
+    """One job's MLflow run; listens to the loop, so every round is on disk and in MLflow before the
+    next one starts. ``uri`` and ``experiment`` come from the ``tracking`` config group.
+    ConnectionError naming the URI for a tracking server that does not answer."""
 
     def __init__(self, uri: str, experiment: str, run_name: str, out_dir: str | Path,
                  tags: Mapping[str, str] | None = None, run_id: str | None = None):
-        """``run_id``: continue that run (a resumed job) instead of creating one."""
+        """``run_id``: continue that run (a resumed job) instead of creating one; ``out_dir``: where
+        ``selection.csv`` is written before it is logged."""
         self.uri = resolve_uri(uri)
         check_reachable(self.uri)
         self.client = MlflowClient(tracking_uri=self.uri)
@@ -123,5 +115,5 @@ class MlflowRun:
 
     def finish(self, status: str = "FINISHED", error: str | None = None) -> None:
         if error:
-            self.set_tags({"error": error[:5000]})
+            self.set_tags({TAG_ERROR: error[:5000]})
         self.client.set_terminated(self.run_id, status=status)

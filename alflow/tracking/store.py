@@ -9,9 +9,6 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-DEFAULT_URI = "sqlite:///mlflow.db"
-
-
 def resolve_uri(uri: str, base: str | Path | None = None) -> str:
     """Make a relative ``sqlite:///file`` or plain path absolute, so every job and the UI hint agree."""
     base = Path(base) if base else Path.cwd()
@@ -23,6 +20,7 @@ def resolve_uri(uri: str, base: str | Path | None = None) -> str:
 
 
 def ui_command(uri: str) -> str:
+    """The command (or the address) that opens the MLflow UI on ``uri``."""
     if uri.startswith(("http://", "https://")):
         return f"open {uri} in a browser"
     return f"mlflow ui --backend-store-uri {uri}"
@@ -50,4 +48,14 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
             if response.status >= 400:
                 raise ConnectionError(f"HTTP {response.status}")
     except (OSError, urllib.error.URLError, ConnectionError) as exc:
-        raise ConnectionError(f"tracking.uri {uri} is unreachable ({exc}); start the MLflow server or fix the URI")
+        raise ConnectionError(
+            f"tracking.uri {uri} is unreachable ({exc}); start the MLflow server or fix the URI") from exc
+
+
+def prepare_store(uri: str, experiment: str) -> str:
+    """Before parallel jobs start: fail fast on a dead server, create the store's schema and the
+    experiment once (parallel jobs on a fresh SQLite store would race to); returns the resolved URI."""
+    uri = resolve_uri(uri)
+    check_reachable(uri)
+    get_or_create_experiment(MlflowClient(tracking_uri=uri), experiment)
+    return uri

@@ -1,18 +1,24 @@
-"""Hydra callback around a sweep: prepare the store once, then report failures and how to open the UI."""
+"""Hydra callback around a sweep (an entry-point piece: Hydra stays out of the modules below).
+
+Before the jobs: prepare the MLflow store once. After them: say how to open the UI, write the
+store the sweep used to ``$ALFLOW_STORE_FILE`` (``multirun.sh`` reports on it), list failed jobs
+and make the sweep's exit status say that some failed.
+"""
 from __future__ import annotations
 
 import fcntl
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from alflow.tracking.store import check_reachable, get_or_create_experiment, resolve_uri, ui_command
+from alflow.tracking import prepare_store, resolve_uri, ui_command
 
 FAILED_JOBS = "failed_jobs.txt"
+STORE_FILE_ENV = "ALFLOW_STORE_FILE"
 
 
 def record_failed_job(sweep_dir: str, job: str, error: BaseException) -> None:
@@ -24,28 +30,29 @@ def record_failed_job(sweep_dir: str, job: str, error: BaseException) -> None:
         f.write(f"{job or '(no overrides)'}: {type(error).__name__}: {error}\n".replace("\n", " ").strip() + "\n")
 
 
-class MlflowUiHint(Callback):
-    def __init__(self, uri: str = "", experiment: str = "alflow"):
+class SweepStoreCallback(Callback):
+    """``uri`` and ``experiment``: the ``tracking`` group's values (``conf/config.yaml`` passes them)."""
+
+    def __init__(self, uri: str, experiment: str):
         self.uri, self.experiment = uri, experiment
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        # Parallel jobs on a fresh SQLite store would race to create its schema and the experiment:
-        # do both once, here, before any job starts. A dead server fails the sweep at once.
-        uri = resolve_uri(self.uri)
-        check_reachable(uri)
-        get_or_create_experiment(MlflowClient(tracking_uri=uri), self.experiment)
+        prepare_store(self.uri, self.experiment)
 
-    def _print(self) -> None:
+    def _announce(self) -> None:
         uri = resolve_uri(self.uri)
         print(f"\nRuns are in MLflow experiment {self.experiment!r} at {uri}\n"
               f"Compare the strategies' AUC curves: {ui_command(uri)}  (then open http://127.0.0.1:5000)",
               flush=True)
+        store_file = os.environ.get(STORE_FILE_ENV)
+        if store_file:  # the store as the sweep resolved it: overlays and YAML included
+            Path(store_file).write_text(f"{uri}\n{self.experiment}\n")
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
-        self._print()
+        self._announce()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        self._print()
+        self._announce()
         failed = Path(config.hydra.sweep.dir) / FAILED_JOBS
         if failed.exists():
             lines = failed.read_text().strip().splitlines()

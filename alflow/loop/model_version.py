@@ -1,0 +1,75 @@
+"""One trained state of the model, with the scoring copy that belongs to it.
+
+A ``ModelVersion`` is made once training has finished and builds its scoring copy at once
+(``ScoringPass``: a deep copy with BatchNorm folded), so the copy is a snapshot of those weights:
+training the model further (incremental learning trains it in place) makes a *new* version and
+never leaves an old copy to be invalidated by hand. The version also keeps the last pool it
+scored, so a round's evaluation and the next round's selection share one pass over the pool.
+"""
+from __future__ import annotations
+
+import torch
+from torchmetrics.functional.classification import binary_auroc
+
+from alflow.explain import CamSettings
+from alflow.loop.scoring import ScoringPass
+from alflow.model import DefectClassifier
+from alflow.strategies import ModelOutputs, ScoredPool
+
+
+def auroc(probs: torch.Tensor, labels: torch.Tensor) -> float:
+    """AUROC of the defect probability ``probs[:, 1]`` (N x 2) against ``labels`` (N, 0/1);
+    NaN when only one class is present (AUROC is undefined then)."""
+    if labels.unique().numel() < 2:
+        return float("nan")
+    return float(binary_auroc(probs[:, 1], labels))
+
+
+def scoring_device(accelerator: str) -> torch.device:
+    """The device scoring passes run on: CUDA when ``trainer.accelerator`` allows it and one exists."""
+    wants_gpu = accelerator in ("auto", "gpu", "cuda")
+    return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")
+
+
+class ModelVersion:
+    """``model`` as it is now, and its scoring copy on ``device``.
+
+    ``cam_settings``: the GradCAM the maps are drawn with (galleries draw them for every
+    strategy); ``bf16``: bfloat16 autocast for the scoring passes (``al.score_bf16``).
+    """
+
+    def __init__(self, model: DefectClassifier, cam_settings: CamSettings, device: torch.device, bf16: bool):
+        self.model = model
+        self.scoring = ScoringPass(model.net.to(device), cam_settings, device, bf16=bf16)
+        self._pool_key: tuple | None = None
+        self._pool_scores: ScoredPool | None = None
+
+    def score(self, images: torch.Tensor, indices: torch.Tensor, needs: frozenset[str],
+              batch_size: int = 256) -> ModelOutputs:
+        """``images[indices]`` (uint8, N x 3 x H x W) scored for ``needs`` (probs, embeddings, cams)."""
+        return self.scoring.score(images, indices, needs, batch_size)
+
+    def probs(self, images: torch.Tensor, indices: torch.Tensor, batch_size: int) -> torch.Tensor:
+        """Softmax probabilities (len(indices) x 2) of ``images[indices]``."""
+        return self.score(images, indices, frozenset({"probs"}), batch_size).probs
+
+    def score_pool(self, images: torch.Tensor, unlabeled: torch.Tensor, labeled: torch.Tensor,
+                   needs: frozenset[str], batch_size: int) -> ScoredPool:
+        """One pass over the unlabeled and (when the strategy compares against them: maps,
+        embeddings) the labeled pool images. The same question asked twice of one version is
+        answered from the first pass: scoring is deterministic for fixed weights."""
+        key = (needs, tuple(unlabeled.tolist()), tuple(labeled.tolist()))
+        if key != self._pool_key:
+            outputs = self.score(images, torch.cat([unlabeled, labeled]), needs, batch_size)
+            n = len(unlabeled)
+            self._pool_key, self._pool_scores = key, ScoredPool(unlabeled=_rows(outputs, slice(0, n)),
+                                                                labeled=_rows(outputs, slice(n, None)))
+        return self._pool_scores
+
+
+def _rows(outputs: ModelOutputs, rows: slice) -> ModelOutputs:
+    def pick(t):
+        return None if t is None else t[rows]
+
+    return ModelOutputs(indices=outputs.indices[rows], probs=pick(outputs.probs),
+                        embeddings=pick(outputs.embeddings), cams=pick(outputs.cams))

@@ -1,0 +1,73 @@
+"""The house's import rules (README, "Layout"): each part imports only parts to its left, records is
+the torch-free floor, Hydra stays at the entry points, and the report runs without torch."""
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "alflow"
+ORDER = ["data", "model", "explain", "strategies", "stopping", "loop", "analysis", "tracking", "report"]
+ENTRY_POINTS = {"app", "__main__", "sweep", "__init__"}  # Hydra lives here and only here (+ the bare package)
+
+
+def imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def part_of(path: Path) -> str:
+    rel = path.relative_to(PACKAGE)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def modules():
+    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_each_part_imports_only_parts_to_its_left(path):
+    part = part_of(path)
+    used = {name.split(".")[1] for name in imports(path) if name.startswith("alflow.")}
+    used |= {"records"} if "alflow" in imports(path) else set()  # "from alflow import records"
+    if part in ENTRY_POINTS:
+        return
+    if part == "records":
+        assert not used and not {n.split(".")[0] for n in imports(path)} & {"torch", "numpy", "mlflow"}
+        return
+    allowed = set(ORDER[:ORDER.index(part) + 1]) | {"records"}
+    assert used <= allowed, f"{path.relative_to(PACKAGE)} imports {sorted(used - allowed)}, right of {part}"
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_below_the_entry_points_imports_hydra(path):
+    if part_of(path) in ENTRY_POINTS:
+        return
+    assert not {n for n in imports(path) if n.split(".")[0] == "hydra"}, path
+
+
+def test_tracking_and_report_import_nothing_from_the_loop():
+    for part in ("tracking", "report"):
+        for path in (PACKAGE / part).rglob("*.py"):
+            assert not {n for n in imports(path) if n.startswith(("alflow.loop", "alflow.analysis"))}, path
+
+
+def test_report_help_does_not_import_torch():
+    probe = ("import runpy, sys\n"
+             "sys.argv = ['alflow-report', '--help']\n"
+             "try:\n    runpy.run_module('alflow.report', run_name='__main__', alter_sys=True)\n"
+             "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
+             "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'lightning', 'pytorch_lightning',"
+             " 'hydra') or m.startswith('alflow.loop'))\n"
+             "print('LOADED', loaded)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                          cwd=PACKAGE.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "--tracking-uri" in done.stdout
+    assert "LOADED []" in done.stdout, done.stdout.splitlines()[-1]

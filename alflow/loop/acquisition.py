@@ -76,6 +76,21 @@ class LoopSettings:
             raise ValueError(f"al.initial_size must be >= 1 or null, got {self.initial_size}")
 
 
+class DivergedError(FloatingPointError):
+    """A round's training loss, weights or probabilities are not finite: every number after it would be
+    meaningless, so the job fails (its run is marked FAILED) instead of reporting them."""
+
+
+def check_finite(r: int, what: str, values: torch.Tensor | float, model: DefectClassifier) -> None:
+    """Raise DivergedError naming round ``r`` (0-based), ``what`` and the model's learning rate when
+    ``values`` hold a NaN or an infinity."""
+    finite = math.isfinite(values) if isinstance(values, float) else bool(torch.isfinite(values).all())
+    if not finite:
+        hp = model.hparams
+        raise DivergedError(f"round {r + 1}: non-finite {what} (model.optimizer={hp.optimizer}, "
+                            f"model.lr={hp.lr}): training diverged; lower model.lr")
+
+
 class RoundListener(Protocol):
     def on_round(self, record: RoundRecord, rows: list[SelectionRow]) -> None: ...
 
@@ -157,6 +172,7 @@ class AcquisitionLoop:
         self.pool.mark_labeled(selection.indices, r, revealed)
         self.version, loss = self._update_model(r, picker.model, selection)
         val_probs, test_probs = self.predict_val_test(self.version)
+        check_finite(r, "validation and test probabilities", torch.cat([val_probs, test_probs]), self.model)
         record = self._record(r, selection, val_probs, test_probs, loss, gallery, start)
         rows = self._selection_rows(r, selection, revealed)
         self.history.append(record)
@@ -197,6 +213,8 @@ class AcquisitionLoop:
         train_idx = self.pool.labeled if on_all else selection.indices
         loss = fit(model, self.dataset.images[train_idx], self.pool.labels_of(train_idx), self.train,
                    self.seeds.training(r), self.dataset.images[self.pool.labeled], self.device)
+        check_finite(r, "training loss", loss, model)
+        check_finite(r, "model weights", torch.cat([p.detach().flatten() for p in model.parameters()]), model)
         return self.new_version(model), loss
 
     def predict_val_test(self, version: ModelVersion) -> tuple[torch.Tensor, torch.Tensor]:
@@ -212,7 +230,9 @@ class AcquisitionLoop:
         new version, which the next round's selection reuses (``ModelVersion.score_pool``)."""
         expected_left = float("nan")
         if self.pool.n_unlabeled > 0:
-            expected_left = float(self._score(self.version).unlabeled.probs[:, 1].sum())
+            pool_probs = self._score(self.version).unlabeled.probs
+            check_finite(r, "pool's defect probabilities", pool_probs, self.model)
+            expected_left = float(pool_probs[:, 1].sum())
         truth = self.oracle if isinstance(self.oracle, GroundTruthOracle) else None
         return RoundRecord(
             round=r, n_labeled=self.pool.n_labeled, n_selected=len(selection.indices),

@@ -19,8 +19,9 @@ from alflow.strategies import ModelOutputs, ScoredPool
 
 def auroc(probs: torch.Tensor, labels: torch.Tensor) -> float:
     """AUROC of the defect probability ``probs[:, 1]`` (N x 2) against ``labels`` (N, 0/1);
-    NaN when only one class is present (AUROC is undefined then)."""
-    if labels.unique().numel() < 2:
+    NaN when only one class is present (AUROC is undefined then) or when any probability is not
+    finite (torchmetrics would rank NaN scores in label order and report a plausible number)."""
+    if labels.unique().numel() < 2 or not torch.isfinite(probs[:, 1]).all():
         return float("nan")
     return float(binary_auroc(probs[:, 1], labels))
 

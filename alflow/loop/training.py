@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
+from alflow.loop.batches import PairedBatchSampler
 from alflow.model import DefectClassifier
 
 
@@ -63,8 +64,10 @@ def train_round(model: DefectClassifier, images: torch.Tensor, labels: torch.Ten
     quiet_lightning()
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # augmentation draws
-    loader = DataLoader(TensorDataset(images, labels), batch_size=settings.batch_size, shuffle=True,
-                        generator=generator)
+    data = TensorDataset(images, labels)
+    # Never a batch of one image (BatchNorm in training mode needs two): see alflow.loop.batches.
+    batches = PairedBatchSampler(RandomSampler(data, generator=generator), settings.batch_size, drop_last=False)
+    loader = DataLoader(data, batch_sampler=batches)
     trainer = pl.Trainer(
         max_epochs=settings.epochs_for(len(images)),
         accelerator=settings.accelerator,

@@ -536,7 +536,7 @@ def test_smoke_job_on_each_layout(smoke_jobs, layout, defects):
     log_text = out + err
     assert f"] {layout}: 40 images ({defects} defects); pool 24, val 8, test 8" in log_text, log_text[-3000:]
     assert rc == 0, err[-3000:]
-    assert len(list((smoke_jobs["dir"] / "cache").glob(f"{layout}-32px-*.pt"))) == 1
+    assert len(list((smoke_jobs["dir"] / "cache").glob(f"{layout}-48px-*.pt"))) == 1  # experiment=smoke: 48 px
     with sqlite3.connect(smoke_jobs["dir"] / "mlflow.db") as db:
         rows = db.execute("SELECT r.status FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
                           "WHERE t.key = 'dataset' AND t.value = ?", (layout,)).fetchall()

@@ -21,8 +21,10 @@ TRAIN = TrainSettings(epochs=1, min_steps=1, batch_size=16, accelerator="cpu")
 
 def make_loop(dataset, state_path, strategy="gradcam_avg"):
     split = KFold(k=5, index=0, seed=0).split(dataset.labels)
-    return AcquisitionLoop(dataset, split, make_strategy(strategy), lambda: DefectClassifier(augment=False), TRAIN,
-                           LoopSettings(batch_size=16), state_path=state_path)
+    # layer3: the tiny dataset's 32 px images are a 1 x 1 grid at layer4, where GradCAM_avg cannot rank
+    options = {"layer": "layer3", "image_size": 32} if strategy == "gradcam_avg" else {}
+    return AcquisitionLoop(dataset, split, make_strategy(strategy, **options), lambda: DefectClassifier(augment=False),
+                           TRAIN, LoopSettings(batch_size=16), state_path=state_path)
 
 
 def test_restored_loop_repeats_the_uninterrupted_one(tiny_dataset, tmp_path):

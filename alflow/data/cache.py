@@ -15,6 +15,8 @@ stale cache files are simply never read again (delete the folder to reclaim the 
 ``None`` (Hydra ``null``) for no cache. A cache file that cannot be read is decoded again; one
 that cannot be written only costs a warning.
 
+``bit_depth``: how high-bit-depth files are scaled to 8 bits (see alflow.data.decode).
+
 ``on_bad_image``: ``"error"`` (default) stops at the first unreadable or truncated file with a
 BadImageError naming it; ``"skip"`` leaves such files out, logs a warning listing them on the
 ``alflow`` logger and returns them (the datasets keep them as ``InspectionDataset.skipped``).
@@ -37,11 +39,13 @@ import torch
 from tqdm import tqdm
 
 from alflow.data.dataset import InspectionDataset
-from alflow.data.decode import BadImageError, check_resize, fit, open_image, read_mask, to_chw, to_rgb8
+from alflow.data.decode import (
+    BadImageError, check_bit_depth, check_resize, fit, open_image, read_mask, to_chw, to_rgb8,
+)
 
 log = logging.getLogger("alflow")
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: high-bit-depth files scaled by their bit depth (dataset.bit_depth)
 DEFAULT_CACHE_DIR = "default"
 ON_BAD_IMAGE = ("error", "skip")
 
@@ -72,7 +76,9 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path | None:
     return Path(cache_dir).expanduser()
 
 
-def check_settings(image_size: int, resize: str, on_bad_image: str) -> None:
+def check_settings(image_size: int, resize: str, on_bad_image: str, bit_depth: int | str = "auto") -> None:
+    """ValueError naming the ``dataset.`` key of the first invalid setting."""
+    check_bit_depth(bit_depth)
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
         raise ValueError(f"dataset.image_size must be an integer >= 16, got {image_size!r}")
     check_resize(resize)
@@ -103,13 +109,14 @@ def _fingerprint(paths: Sequence[Path]) -> list[list]:
 
 
 def cache_key(paths: Sequence[Path], masks: Sequence[Path] | None, image_size: int, resize: str,
-              on_bad_image: str, settings: Mapping | None = None) -> str:
+              on_bad_image: str, settings: Mapping | None = None, bit_depth: int | str = "auto") -> str:
     """A hash of the files (paths, sizes, mtimes) and every setting that changes the decoded result."""
     spec = {
         "version": CACHE_VERSION,
         "image_size": image_size,
         "resize": resize,
         "on_bad_image": on_bad_image,
+        "bit_depth": bit_depth,
         "settings": dict(settings or {}),
         "files": _fingerprint(paths),
         "masks": None if masks is None else _fingerprint(masks),
@@ -117,7 +124,8 @@ def cache_key(paths: Sequence[Path], masks: Sequence[Path] | None, image_size: i
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _decode_one(path: Path, mask: Path | None, image_size: int, resize: str) -> tuple[np.ndarray, int]:
+def _decode_one(path: Path, mask: Path | None, image_size: int, resize: str,
+                bit_depth: int | str) -> tuple[np.ndarray, int]:
     img = open_image(path)
     label = -1
     if mask is not None:
@@ -126,7 +134,7 @@ def _decode_one(path: Path, mask: Path | None, image_size: int, resize: str) -> 
             raise MaskSizeError(f"mask {mask} is {mask_size[0]}x{mask_size[1]} but image is "
                                 f"{img.width}x{img.height} ({path})")
         label = int(defective)
-    return to_chw(fit(to_rgb8(img, path), image_size, resize)), label
+    return to_chw(fit(to_rgb8(img, path, bit_depth), image_size, resize)), label
 
 
 def _warn_skipped(name: str, skipped: Sequence[str], reasons: Sequence[str], total: int) -> None:
@@ -164,13 +172,13 @@ def _write_cache(cache_file: Path, payload: dict) -> bool:
 def load_images(paths: Sequence[str | os.PathLike], image_size: int, resize: str = "stretch", *,
                 masks: Sequence[str | os.PathLike] | None = None,
                 cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR, on_bad_image: str = "error",
-                name: str = "images", settings: Mapping | None = None) -> DecodedFiles:
+                name: str = "images", settings: Mapping | None = None, bit_depth: int | str = "auto") -> DecodedFiles:
     """Decode ``paths`` (each with its defect mask when ``masks`` is given) once, or read them from the cache.
 
     Raises BadImageError naming the file (on_bad_image="error"), MaskSizeError for a mask of
     another size than its image, ValueError when no file at all could be decoded.
     """
-    check_settings(image_size, resize, on_bad_image)
+    check_settings(image_size, resize, on_bad_image, bit_depth)
     files = [Path(p).absolute() for p in paths]
     mask_files = None if masks is None else [Path(m).absolute() for m in masks]
     if mask_files is not None and len(mask_files) != len(files):
@@ -181,7 +189,7 @@ def load_images(paths: Sequence[str | os.PathLike], image_size: int, resize: str
     cache_root = resolve_cache_dir(cache_dir)
     cache_file = None
     if cache_root is not None:
-        key = cache_key(files, mask_files, image_size, resize, on_bad_image, settings)
+        key = cache_key(files, mask_files, image_size, resize, on_bad_image, settings, bit_depth)
         cache_file = cache_root / f"{name}-{image_size}px-{key[:24]}.pt"
         payload = _read_cache(cache_file, key, [str(f) for f in files])
         if payload is not None:
@@ -207,7 +215,7 @@ def load_images(paths: Sequence[str | os.PathLike], image_size: int, resize: str
         for i, path in enumerate(files):
             mask = None if mask_files is None else mask_files[i]
             try:
-                array, label = _decode_one(path, mask, image_size, resize)
+                array, label = _decode_one(path, mask, image_size, resize, bit_depth)
             except BadImageError as exc:
                 if on_bad_image == "error":
                     hint = " (set dataset.on_bad_image=skip to leave such files out)"
@@ -242,10 +250,10 @@ def load_images(paths: Sequence[str | os.PathLike], image_size: int, resize: str
 def build_dataset(name: str, paths: Sequence[Path], *, image_size: int, resize: str,
                   cache_dir: str | os.PathLike | None, on_bad_image: str, masks: Sequence[Path] | None = None,
                   labels: Sequence[int] | None = None, classes: Sequence[str] | None = None,
-                  settings: Mapping | None = None) -> InspectionDataset:
+                  settings: Mapping | None = None, bit_depth: int | str = "auto") -> InspectionDataset:
     """An InspectionDataset of ``paths``: labelled by their masks, or by the given ``labels``/``classes``."""
     decoded = load_images(paths, image_size, resize, masks=masks, cache_dir=cache_dir,
-                          on_bad_image=on_bad_image, name=name, settings=settings)
+                          on_bad_image=on_bad_image, name=name, settings=settings, bit_depth=bit_depth)
     if decoded.labels is not None:
         y = decoded.labels
         fine = ["defect" if v else "good" for v in y.tolist()]

@@ -62,7 +62,8 @@ def knee_point(x: Sequence[float], y: Sequence[float], sensitivity: float = 1.0,
     first or last x) at which Kneedle's difference curve is positive, i.e. the curve really
     bends past its chord there: kneed also reports end points and points on the wrong side of
     the chord (``[10, 10, 10, 10, 0]`` "bends" at its first point while nothing has been found),
-    and those are skipped in favour of the next knee kneed reports, or None. Raises ValueError only for invalid arguments:
+    and those are skipped in favour of the next knee kneed reports, or None. Raises ValueError only
+    for invalid arguments:
     x and y of different lengths, x not strictly increasing, a negative or non-finite
     sensitivity, an unknown curve or direction.
     """

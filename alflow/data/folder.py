@@ -73,9 +73,10 @@ def build_folder(root: str | os.PathLike, negative_classes: str | Sequence[str],
                  exclude: str | Sequence[str] | None = None, name: str = "folder", image_size: int = 64,
                  extensions: Sequence[str] = IMAGE_EXTENSIONS, resize: str = "stretch",
                  cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR,
-                 on_bad_image: str = "error", bit_depth: int | str = "auto") -> InspectionDataset:
+                 on_bad_image: str = "error", bit_depth: int | str = "auto",
+                 duplicates: str = "warn") -> InspectionDataset:
     """Hydra target of ``dataset=folder``: label 0 for ``negative_classes``' folders, 1 for the others."""
-    check_settings(image_size, resize, on_bad_image, bit_depth)
+    check_settings(image_size, resize, on_bad_image, bit_depth, duplicates)
     root_path = check_root(root, LAYOUT)
     negatives = _as_list(negative_classes)
     known = sorted(p.name for p in root_path.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -104,4 +105,5 @@ def build_folder(root: str | os.PathLike, negative_classes: str | Sequence[str],
     labels = [0 if c in negatives else 1 for c in classes]
     settings = {"layout": "folder", "pattern": pattern, "exclude": _as_list(exclude)}
     return build_dataset(name, paths, labels=labels, classes=classes, image_size=image_size, resize=resize,
-                         cache_dir=cache_dir, on_bad_image=on_bad_image, bit_depth=bit_depth, settings=settings)
+                         cache_dir=cache_dir, on_bad_image=on_bad_image, bit_depth=bit_depth,
+                         duplicates=duplicates, settings=settings)

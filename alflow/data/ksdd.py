@@ -46,9 +46,10 @@ def ksdd_files(root: Path) -> tuple[list[Path], list[Path]]:
 
 def build_ksdd(root: str | os.PathLike, name: str = "ksdd", image_size: int = 64, resize: str = "stretch",
                cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR, on_bad_image: str = "error",
-               bit_depth: int | str = "auto") -> InspectionDataset:
+               bit_depth: int | str = "auto", duplicates: str = "warn") -> InspectionDataset:
     """Hydra target of ``dataset=ksdd``: every part of every ``kosNN`` folder."""
-    check_settings(image_size, resize, on_bad_image, bit_depth)
+    check_settings(image_size, resize, on_bad_image, bit_depth, duplicates)
     images, masks = ksdd_files(check_root(root, LAYOUT))
     return build_dataset(name, images, masks=masks, image_size=image_size, resize=resize, cache_dir=cache_dir,
-                         on_bad_image=on_bad_image, bit_depth=bit_depth, settings={"layout": "ksdd"})
+                         on_bad_image=on_bad_image, bit_depth=bit_depth, duplicates=duplicates,
+                         settings={"layout": "ksdd"})

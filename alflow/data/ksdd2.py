@@ -51,10 +51,11 @@ def ksdd2_files(root: Path, split: str) -> tuple[list[Path], list[Path]]:
 
 def build_ksdd2(root: str | os.PathLike, name: str = "ksdd2", image_size: int = 64, split: str = "all",
                 resize: str = "stretch", cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR,
-                on_bad_image: str = "error", bit_depth: int | str = "auto") -> InspectionDataset:
+                on_bad_image: str = "error", bit_depth: int | str = "auto",
+                duplicates: str = "warn") -> InspectionDataset:
     """Hydra target of ``dataset=ksdd2``; ``split="all"`` pools train and test (folds are made later)."""
-    check_settings(image_size, resize, on_bad_image, bit_depth)
+    check_settings(image_size, resize, on_bad_image, bit_depth, duplicates)
     images, masks = ksdd2_files(check_root(root, LAYOUT), split)
     return build_dataset(name, images, masks=masks, image_size=image_size, resize=resize, cache_dir=cache_dir,
-                         on_bad_image=on_bad_image, bit_depth=bit_depth,
+                         on_bad_image=on_bad_image, bit_depth=bit_depth, duplicates=duplicates,
                          settings={"layout": "ksdd2", "split": split})

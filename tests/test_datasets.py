@@ -326,9 +326,9 @@ def count_decodes(monkeypatch):
     calls = []
     original = cache_mod.open_image
 
-    def counting(path):
+    def counting(path, *args):
         calls.append(Path(path).name)
-        return original(path)
+        return original(path, *args)
 
     monkeypatch.setattr(cache_mod, "open_image", counting)
     return calls

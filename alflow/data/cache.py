@@ -15,7 +15,8 @@ stale cache files are simply never read again (delete the folder to reclaim the 
 ``None`` (Hydra ``null``) for no cache. A cache file that cannot be read is decoded again; one
 that cannot be written only costs a warning.
 
-``bit_depth``: how high-bit-depth files are scaled to 8 bits (see alflow.data.decode).
+``bit_depth``: how high-bit-depth files are scaled to 8 bits; ``max_pixels``: the largest image
+admitted (see alflow.data.decode). Both are part of the cache key.
 
 Every decoded file gets a digest of its pixels as stored (mode, size and bytes, before any
 conversion or resizing), so files copied under other names are found whatever their name or
@@ -46,7 +47,7 @@ from tqdm import tqdm
 
 from alflow.data.dataset import InspectionDataset
 from alflow.data.decode import (
-    BadImageError, check_bit_depth, check_resize, fit, open_image, read_mask, to_chw, to_rgb8,
+    BadImageError, check_bit_depth, check_max_pixels, check_resize, fit, open_image, read_mask, to_chw, to_rgb8,
 )
 
 log = logging.getLogger("alflow")
@@ -85,9 +86,10 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path | None:
 
 
 def check_settings(image_size: int, resize: str, on_bad_image: str, bit_depth: int | str = "auto",
-                   duplicates: str = "warn") -> None:
+                   duplicates: str = "warn", max_pixels: int | None = None) -> None:
     """ValueError naming the ``dataset.`` key of the first invalid setting."""
     check_bit_depth(bit_depth)
+    check_max_pixels(max_pixels)
     if duplicates not in DUPLICATES:
         raise ValueError(f"dataset.duplicates must be one of {list(DUPLICATES)}, got {duplicates!r}")
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
@@ -120,7 +122,8 @@ def _fingerprint(paths: Sequence[Path]) -> list[list]:
 
 
 def cache_key(paths: Sequence[Path], masks: Sequence[Path] | None, image_size: int, resize: str,
-              on_bad_image: str, settings: Mapping | None = None, bit_depth: int | str = "auto") -> str:
+              on_bad_image: str, settings: Mapping | None = None, bit_depth: int | str = "auto",
+              max_pixels: int | None = None) -> str:
     """A hash of the files (paths, sizes, mtimes) and every setting that changes the decoded result."""
     spec = {
         "version": CACHE_VERSION,
@@ -128,6 +131,7 @@ def cache_key(paths: Sequence[Path], masks: Sequence[Path] | None, image_size: i
         "resize": resize,
         "on_bad_image": on_bad_image,
         "bit_depth": bit_depth,
+        "max_pixels": max_pixels,
         "settings": dict(settings or {}),
         "files": _fingerprint(paths),
         "masks": None if masks is None else _fingerprint(masks),
@@ -144,12 +148,12 @@ def pixel_digest(img) -> str:
     return h.hexdigest()
 
 
-def _decode_one(path: Path, mask: Path | None, image_size: int, resize: str,
-                bit_depth: int | str) -> tuple[np.ndarray, int, str]:
-    img = open_image(path)
+def _decode_one(path: Path, mask: Path | None, image_size: int, resize: str, bit_depth: int | str,
+                max_pixels: int | None) -> tuple[np.ndarray, int, str]:
+    img = open_image(path, max_pixels)
     label = -1
     if mask is not None:
-        mask_size, defective = read_mask(mask)
+        mask_size, defective = read_mask(mask, max_pixels)
         if mask_size != img.size:
             raise MaskSizeError(f"mask {mask} is {mask_size[0]}x{mask_size[1]} but image is "
                                 f"{img.width}x{img.height} ({path})")
@@ -192,13 +196,14 @@ def _write_cache(cache_file: Path, payload: dict) -> bool:
 def load_images(paths: Sequence[str | os.PathLike], image_size: int, resize: str = "stretch", *,
                 masks: Sequence[str | os.PathLike] | None = None,
                 cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR, on_bad_image: str = "error",
-                name: str = "images", settings: Mapping | None = None, bit_depth: int | str = "auto") -> DecodedFiles:
+                name: str = "images", settings: Mapping | None = None, bit_depth: int | str = "auto",
+                max_pixels: int | None = None) -> DecodedFiles:
     """Decode ``paths`` (each with its defect mask when ``masks`` is given) once, or read them from the cache.
 
     Raises BadImageError naming the file (on_bad_image="error"), MaskSizeError for a mask of
     another size than its image, ValueError when no file at all could be decoded.
     """
-    check_settings(image_size, resize, on_bad_image, bit_depth)
+    check_settings(image_size, resize, on_bad_image, bit_depth, max_pixels=max_pixels)
     files = [Path(p).absolute() for p in paths]
     mask_files = None if masks is None else [Path(m).absolute() for m in masks]
     if mask_files is not None and len(mask_files) != len(files):
@@ -209,7 +214,7 @@ def load_images(paths: Sequence[str | os.PathLike], image_size: int, resize: str
     cache_root = resolve_cache_dir(cache_dir)
     cache_file = None
     if cache_root is not None:
-        key = cache_key(files, mask_files, image_size, resize, on_bad_image, settings, bit_depth)
+        key = cache_key(files, mask_files, image_size, resize, on_bad_image, settings, bit_depth, max_pixels)
         cache_file = cache_root / f"{name}-{image_size}px-{key[:24]}.pt"
         payload = _read_cache(cache_file, key, [str(f) for f in files])
         if payload is not None:
@@ -236,7 +241,7 @@ def load_images(paths: Sequence[str | os.PathLike], image_size: int, resize: str
         for i, path in enumerate(files):
             mask = None if mask_files is None else mask_files[i]
             try:
-                array, label, digest = _decode_one(path, mask, image_size, resize, bit_depth)
+                array, label, digest = _decode_one(path, mask, image_size, resize, bit_depth, max_pixels)
             except BadImageError as exc:
                 if on_bad_image == "error":
                     hint = " (set dataset.on_bad_image=skip to leave such files out)"
@@ -274,15 +279,18 @@ def build_dataset(name: str, paths: Sequence[Path], *, image_size: int, resize: 
                   cache_dir: str | os.PathLike | None, on_bad_image: str, masks: Sequence[Path] | None = None,
                   labels: Sequence[int] | None = None, classes: Sequence[str] | None = None,
                   settings: Mapping | None = None, bit_depth: int | str = "auto",
-                  duplicates: str = "warn") -> InspectionDataset:
+                  duplicates: str = "warn", left_out: Mapping[str, str] | None = None,
+                  max_pixels: int | None = None) -> InspectionDataset:
     """An InspectionDataset of ``paths``: labelled by their masks, or by the given ``labels``/``classes``.
 
+    ``left_out``: image files the builder did not take, with the reason (kept for the statistics).
     ``duplicates="keep_one"`` drops all but the first file of each group of exact copies (listed
     in ``skipped``, with a warning naming the file each one copies)."""
     if duplicates not in DUPLICATES:
         raise ValueError(f"dataset.duplicates must be one of {list(DUPLICATES)}, got {duplicates!r}")
     decoded = load_images(paths, image_size, resize, masks=masks, cache_dir=cache_dir,
-                          on_bad_image=on_bad_image, name=name, settings=settings, bit_depth=bit_depth)
+                          on_bad_image=on_bad_image, name=name, settings=settings, bit_depth=bit_depth,
+                          max_pixels=max_pixels)
     if decoded.labels is not None:
         y = decoded.labels
         fine = ["defect" if v else "good" for v in y.tolist()]
@@ -293,7 +301,7 @@ def build_dataset(name: str, paths: Sequence[Path], *, image_size: int, resize: 
         fine = [str(classes[i]) for i in decoded.kept] if classes is not None else []
     files = [str(Path(paths[i]).absolute()) for i in decoded.kept]
     dataset = InspectionDataset(name, decoded.images, y, fine, skipped=list(decoded.skipped), files=files,
-                                digests=list(decoded.digests), duplicates=duplicates)
+                                digests=list(decoded.digests), duplicates=duplicates, left_out=dict(left_out or {}))
     return _keep_one(dataset) if duplicates == "keep_one" else dataset
 
 
@@ -311,4 +319,4 @@ def _keep_one(dataset: InspectionDataset) -> InspectionDataset:
                              [dataset.classes[i] for i in keep],
                              skipped=dataset.skipped + [dataset.files[i] for i in sorted(drop)],
                              files=[dataset.files[i] for i in keep], digests=[dataset.digests[i] for i in keep],
-                             duplicates=dataset.duplicates)
+                             duplicates=dataset.duplicates, left_out=dataset.left_out)

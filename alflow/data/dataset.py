@@ -20,6 +20,7 @@ class InspectionDataset:
     files: list[str] = field(default_factory=list)
     digests: list[str] = field(default_factory=list)
     duplicates: str = "warn"  # dataset.duplicates: what fold statistics do with copies across roles
+    left_out: dict[str, str] = field(default_factory=dict)  # image files under the root not used: path -> why
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4 or self.images.shape[1] != 3:

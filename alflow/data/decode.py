@@ -35,6 +35,12 @@ averages, rather than skipping, the pixels between samples), so thin defects sur
 
 Every file is read in full (``Image.load()``), so a truncated or corrupt file raises
 :class:`BadImageError` here, naming the file, rather than being half decoded.
+
+Size (``max_pixels``, ``dataset.max_pixels``): an image of more pixels raises BadImageError
+saying which setting admits it. ``None`` (default) is Pillow's decompression-bomb limit
+(``2 * Image.MAX_IMAGE_PIXELS``, about 179 million pixels), the point where Pillow itself
+refuses; line-scan frames of hundreds of megapixels are admitted by a larger value. Pillow's
+own check is off while the file is opened, so the limit is this one, and it is reported.
 """
 from __future__ import annotations
 
@@ -92,20 +98,46 @@ def check_resize(resize: str) -> str:
     return resize
 
 
-def open_image(path: str | os.PathLike) -> Image.Image:
-    """The fully decoded image at ``path``; BadImageError when it is truncated or unreadable.
+def default_max_pixels() -> int:
+    """Pillow's own refusal point: twice ``Image.MAX_IMAGE_PIXELS`` (it raises DecompressionBombError beyond)."""
+    return 2 * int(Image.MAX_IMAGE_PIXELS or 89_478_485)
+
+
+def check_max_pixels(max_pixels: int | None) -> int | None:
+    """``max_pixels`` if None or a positive integer; ValueError naming ``dataset.max_pixels`` otherwise."""
+    if max_pixels is None or (isinstance(max_pixels, int) and not isinstance(max_pixels, bool) and max_pixels > 0):
+        return max_pixels
+    raise ValueError(f"dataset.max_pixels must be null (Pillow's limit, {default_max_pixels()} pixels) or a "
+                     f"positive integer, got {max_pixels!r}")
+
+
+def open_image(path: str | os.PathLike, max_pixels: int | None = None) -> Image.Image:
+    """The fully decoded image at ``path``; BadImageError when it is truncated, unreadable or has more
+    than ``max_pixels`` pixels (None: :func:`default_max_pixels`).
 
     A missing file raises FileNotFoundError (it is not a bad image: the listing is stale).
     """
+    limit = default_max_pixels() if max_pixels is None else max_pixels
     data = Path(path).read_bytes()
+    pillow_limit = Image.MAX_IMAGE_PIXELS
     try:
+        Image.MAX_IMAGE_PIXELS = None  # our limit below, with a message that says how to raise it
         img = Image.open(io.BytesIO(data))
+        if img.width * img.height > limit:
+            setting = "dataset.max_pixels" + ("" if max_pixels is None else f"={max_pixels}")
+            raise BadImageError(path, f"{img.width} x {img.height} = {img.width * img.height} pixels, more than "
+                                      f"{setting} ({limit}, Pillow's decompression-bomb limit unless set); set "
+                                      f"dataset.max_pixels={img.width * img.height} or more to admit it")
         img.load()  # decode everything now: a truncated file fails here, not later
     except UnidentifiedImageError as exc:
         what = "empty file" if not data else f"not an image format Pillow can identify ({len(data)} bytes)"
         raise BadImageError(path, what) from exc
+    except BadImageError:
+        raise
     except _DECODE_ERRORS as exc:
         raise BadImageError(path, f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
     if img.width < 1 or img.height < 1:
         raise BadImageError(path, f"empty image ({img.width}x{img.height})")
     return img
@@ -174,25 +206,26 @@ def to_chw(img: Image.Image) -> np.ndarray:
 
 
 def decode_image(path: str | os.PathLike, image_size: int, resize: str = "stretch",
-                 bit_depth: int | str = "auto") -> np.ndarray:
+                 bit_depth: int | str = "auto", max_pixels: int | None = None) -> np.ndarray:
     """The image file at ``path`` as a 3 x image_size x image_size uint8 array.
 
-    Raises BadImageError (a ValueError naming ``path``) for truncated or unreadable files and
-    for pixels above ``bit_depth`` (see the module docstring).
+    Raises BadImageError (a ValueError naming ``path``) for truncated or unreadable files, for
+    pixels above ``bit_depth`` and for more than ``max_pixels`` pixels (see the module docstring).
     """
     check_resize(resize)
     check_bit_depth(bit_depth)
-    return to_chw(fit(to_rgb8(open_image(path), path, bit_depth), image_size, resize))
+    check_max_pixels(max_pixels)
+    return to_chw(fit(to_rgb8(open_image(path, max_pixels), path, bit_depth), image_size, resize))
 
 
-def read_mask(path: str | os.PathLike) -> tuple[tuple[int, int], bool]:
+def read_mask(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[tuple[int, int], bool]:
     """(width, height) of a defect mask and whether any of its pixels is non-zero.
 
     An alpha channel does not count (an opaque mask is not a defect); a palette mask counts
     its indices (index 0 is the background whatever its colour); CMYK and other colour
     spaces count their grey conversion.
     """
-    img = open_image(path)
+    img = open_image(path, max_pixels)
     bands = img.getbands()
     if img.mode in ("P", "PA"):
         a = np.asarray(img.getchannel(0) if img.mode == "PA" else img)

@@ -11,7 +11,8 @@ log = logging.getLogger("alflow")
 
 def split_statistics(dataset: InspectionDataset, split: FoldSplit) -> dict:
     """{role: {"images", "defects", "classes": {class: count}}} for pool, val and test, and the whole set,
-    plus ``skipped_files`` and ``duplicates`` (see :func:`duplicate_report`).
+    plus ``skipped_files`` (undecodable, or copies under keep_one), ``left_out_files`` (image files
+    under the root the layout did not take: path -> reason) and ``duplicates`` (see :func:`duplicate_report`).
 
     Applies ``dataset.duplicates`` to copies that straddle roles (a train/test leak): ``"error"``
     raises ValueError naming the files and their roles, ``"warn"`` logs the same as a warning
@@ -24,6 +25,7 @@ def split_statistics(dataset: InspectionDataset, split: FoldSplit) -> dict:
         stats[role] = {"images": int(len(labels)), "defects": int(labels.sum()),
                        "classes": dataset.class_counts(indices)}
     stats["skipped_files"] = list(dataset.skipped)
+    stats["left_out_files"] = dict(dataset.left_out)
     stats["duplicates"] = duplicate_report(dataset, split)
     _apply_duplicate_policy(dataset, stats["duplicates"])
     return stats

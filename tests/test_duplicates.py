@@ -91,3 +91,14 @@ def test_a_dataset_without_copies_reports_none(tmp_path, caplog):
         stats = split_statistics(ds, KFold(k=5, index=0, seed=0).split(ds.labels))
     assert stats["duplicates"] == {"groups": 0, "copies": 0, "across_roles": 0, "list": []}
     assert "split across" not in caplog.text
+
+
+def test_palette_images_differing_only_in_palette_are_not_copies(tmp_path):
+    from alflow.data.cache import pixel_digest
+
+    indices = np.random.default_rng(0).integers(0, 4, (8, 8), dtype=np.uint8)
+    a, b = Image.fromarray(indices, "P"), Image.fromarray(indices, "P")
+    a.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255] * 64)
+    b.putpalette([9, 9, 9, 255, 255, 0, 0, 255, 255, 255, 0, 255] * 64)
+    assert pixel_digest(a) != pixel_digest(b)
+    assert pixel_digest(a) == pixel_digest(a.copy())

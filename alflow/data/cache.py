@@ -144,6 +144,8 @@ def pixel_digest(img) -> str:
     (whatever the file name, or a lossless re-encoding into another container), different otherwise."""
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{img.mode}:{img.width}x{img.height}:".encode())
+    if img.mode in ("P", "PA"):  # the same indices under another palette are another picture
+        h.update(bytes(img.getpalette() or []))
     h.update(img.tobytes())
     return h.hexdigest()
 

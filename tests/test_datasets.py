@@ -160,7 +160,66 @@ def test_16_bit_is_scaled_not_clipped(tmp_path):
     assert (out == 255).mean() < 0.01  # clipping would saturate ~99% of the ramp
     dark = np.full((32, 32), 4095, np.uint16)  # a 12-bit sensor's white in a 16-bit file
     Image.fromarray(dark).save(path)
-    assert (decode_image(path, 32) == 16).all()
+    assert (decode_image(path, 32, bit_depth=16) == 16).all()  # scaled by the container, if asked to
+    assert (decode_image(path, 32) == 255).all()  # auto: 12 bits, 4095 is white
+
+
+# Issue 14, item 4: Mono12 frames saved as 16-bit PNG/TIFF were scaled by 255/65535 and kept 16 grey levels.
+
+def _mono12_scene() -> np.ndarray:
+    """A 12-bit frame (values <= 4095) with a faint scratch 40 levels (1 %) above its background."""
+    rng = np.random.default_rng(0)
+    frame = (2000 + 600 * np.sin(np.linspace(0, 3, 48))[None, :] + rng.normal(0, 20, (48, 48))).round()
+    frame[20:23, 5:40] += 40
+    frame[0, 0] = 4095  # the sensor's white somewhere
+    return frame.clip(0, 4095).astype(np.uint16)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+@pytest.mark.parametrize("bit_depth", ["auto", 12])
+def test_12_bit_data_in_16_bit_files_decodes_like_its_8_bit_export(tmp_path, suffix, bit_depth):
+    frame = _mono12_scene()
+    raw = tmp_path / f"raw{suffix}"
+    Image.fromarray(frame).save(raw)
+    assert Image.open(raw).mode.startswith("I;16")
+    export = save(np.rint(frame * 255.0 / 4095).astype(np.uint8), tmp_path / "export.png", "L")
+    for size in (48, 32):
+        assert np.array_equal(decode_image(raw, size, bit_depth=bit_depth), decode_image(export, size))
+    scratch = decode_image(raw, 48, bit_depth=bit_depth)[0].astype(int)
+    assert scratch[20:23, 5:40].mean() - scratch[15:18, 5:40].mean() > 1.5  # visible: >= 2 of 255 levels
+
+
+def test_a_folder_of_16_bit_frames_equals_its_8_bit_export(tmp_path):
+    rng = np.random.default_rng(1)
+    for kind in ("raw", "export"):
+        for c in ("good", "scratch"):
+            (tmp_path / kind / c).mkdir(parents=True)
+    for i in range(6):
+        frame = (_mono12_scene().astype(np.int64) + rng.integers(-30, 30, (48, 48))).clip(0, 4095)
+        for c in ("good", "scratch"):
+            Image.fromarray(frame.astype(np.uint16)).save(tmp_path / "raw" / c / f"{i}.png")
+            save(np.rint(frame * 255.0 / 4095).astype(np.uint8), tmp_path / "export" / c / f"{i}.png", "L")
+    raw = build_folder(tmp_path / "raw", ["good"], image_size=32, cache_dir=None)
+    export = build_folder(tmp_path / "export", ["good"], image_size=32, cache_dir=None)
+    assert torch.equal(raw.images, export.images)
+
+
+def test_bit_depth_setting_is_checked_and_enforced(tmp_path):
+    path = tmp_path / "x.png"
+    Image.fromarray(np.full((16, 16), 5000, np.uint16)).save(path)
+    with pytest.raises(BadImageError, match=r"x.png.*5000.*4095 of dataset.bit_depth=12"):
+        decode_image(path, 16, bit_depth=12)
+    assert (decode_image(path, 16, bit_depth=14) == round(5000 * 255 / 16383)).all()
+    for bad in (8, 17, "12", True, None):
+        with pytest.raises(ValueError, match="dataset.bit_depth must be auto or an integer from 9 to 16"):
+            decode_image(path, 16, bit_depth=bad)
+
+
+def test_bit_depth_changes_the_cache_key(tmp_path):
+    path = tmp_path / "x.png"
+    Image.fromarray(np.full((16, 16), 4000, np.uint16)).save(path)
+    assert cache_mod.cache_key([path], None, 16, "stretch", "error", bit_depth="auto") != \
+        cache_mod.cache_key([path], None, 16, "stretch", "error", bit_depth=16)
 
 
 def test_resize_stretch_and_pad(tmp_path):
@@ -267,9 +326,9 @@ def count_decodes(monkeypatch):
     calls = []
     original = cache_mod.open_image
 
-    def counting(path):
+    def counting(path, *args):
         calls.append(Path(path).name)
-        return original(path)
+        return original(path, *args)
 
     monkeypatch.setattr(cache_mod, "open_image", counting)
     return calls
@@ -536,7 +595,7 @@ def test_smoke_job_on_each_layout(smoke_jobs, layout, defects):
     log_text = out + err
     assert f"] {layout}: 40 images ({defects} defects); pool 24, val 8, test 8" in log_text, log_text[-3000:]
     assert rc == 0, err[-3000:]
-    assert len(list((smoke_jobs["dir"] / "cache").glob(f"{layout}-32px-*.pt"))) == 1
+    assert len(list((smoke_jobs["dir"] / "cache").glob(f"{layout}-48px-*.pt"))) == 1  # experiment=smoke: 48 px
     with sqlite3.connect(smoke_jobs["dir"] / "mlflow.db") as db:
         rows = db.execute("SELECT r.status FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
                           "WHERE t.key = 'dataset' AND t.value = ?", (layout,)).fetchall()

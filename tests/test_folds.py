@@ -47,7 +47,7 @@ def test_same_split_every_call_other_seed_other_split():
 
 def test_too_few_of_a_class_says_which_k_fits():
     labels = torch.tensor([0] * 50 + [1] * 4)
-    with pytest.raises(ValueError, match=r"class 1 has 4 samples.*fold.k<=4"):
+    with pytest.raises(ValueError, match=r"the defect class \(label 1\) has 4 images.*fold.k<=4"):
         fold_split(labels, 10, 0, 0)
 
 

@@ -23,7 +23,9 @@ class Recorder:
 def make_loop(dataset, strategy="random", stopping=None, **settings):
     split = KFold(k=5, index=0, seed=0).split(dataset.labels)
     recorder = Recorder()
-    loop = AcquisitionLoop(dataset, split, make_strategy(strategy), plain_classifier, TRAIN,
+    # layer3: the tiny dataset's 32 px images are a 1 x 1 grid at layer4, where GradCAM_avg cannot rank
+    options = {"layer": "layer3", "image_size": 32} if strategy == "gradcam_avg" else {}
+    loop = AcquisitionLoop(dataset, split, make_strategy(strategy, **options), plain_classifier, TRAIN,
                            loop_settings(batch_size=16, **settings), stopping=stopping, listeners=[recorder])
     return loop, split, recorder
 
@@ -121,3 +123,26 @@ def test_each_round_scores_with_the_model_it_just_trained(tiny_dataset, learning
     assert torch.allclose(next_scored.unlabeled.probs,
                           score_images(loop.model.net, tiny_dataset.images, loop.pool.unlabeled,
                                        frozenset({"probs"})).probs, atol=1e-6)
+
+
+def test_smoke_overlay_runs_gradcam_avg_for_real():
+    # Issue 14, item 2: experiment=smoke used 32 px, where layer4 is 1 x 1: every SSIM was 1.0 and
+    # the picks were the pool in index order. At the smoke size the maps must rank the pool.
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    with initialize_config_dir(str(Path(__file__).resolve().parents[1] / "conf"), version_base=None):
+        cfg = compose("config", overrides=["experiment=smoke", "strategy=gradcam_avg"])
+    dataset = instantiate(cfg.dataset)
+    split = instantiate(cfg.fold).split(dataset.labels)
+    recorder = Recorder()
+    loop = AcquisitionLoop(dataset, split, instantiate(cfg.strategy), plain_classifier, TRAIN,
+                           loop_settings(batch_size=16, max_rounds=2), listeners=[recorder])
+    loop.run()
+    ranked = [row for row in recorder.rows if row.round == 1]
+    scores = [row.score for row in ranked]
+    assert len(ranked) == 16 and len(set(scores)) == 16 and max(scores) < 1.0
+    assert scores == sorted(scores)  # lowest SSIM first
+    assert [row.index for row in ranked] != sorted(row.index for row in ranked)

@@ -174,3 +174,65 @@ def test_inspection_augmentation_keeps_images_images():
     spot[:, :, 14:18, 14:18] = 255
     moved = augment(spot, "inspection")
     assert (moved.float().amax(dim=(1, 2, 3)) > 200).all()
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 129, 257])
+def test_batchnorm_recalibration_on_any_number_of_images(tiny_dataset, n):
+    # Issue 14, item 5: 129 = 128 + 1 and 257 = 2 x 128 + 1 left a last chunk of one image, which
+    # a training-mode pass at 32 px (layer4 is 1 x 1) refuses.
+    from alflow.model import normalize, recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    net = build_resnet18(2)
+    images = tiny_dataset.images[torch.arange(n) % len(tiny_dataset.images)]
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    recalibrate_batchnorm(net, images)
+    if n == 1:  # no batch statistics from one image: nothing changes
+        assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+        return
+    with torch.no_grad():
+        first = net.conv1(normalize(images))
+    assert torch.allclose(net.bn1.running_mean, first.mean(dim=(0, 2, 3)), atol=1e-4)
+    assert torch.isfinite(net.layer4[1].bn2.running_var).all()
+    assert net.bn1.momentum == 0.1 and net.training
+
+
+def test_batchnorm_recalibration_weights_unequal_chunks_by_size(tiny_dataset):
+    from alflow.model import normalize, recalibrate_batchnorm
+
+    net = build_resnet18(2)
+    images = tiny_dataset.images[:50]
+    recalibrate_batchnorm(net, images, batch_size=16)  # chunks 16, 16, 18 (the last one merged)
+    with torch.no_grad():
+        first = net.conv1(normalize(images))
+    assert torch.allclose(net.bn1.running_mean, first.mean(dim=(0, 2, 3)), atol=1e-4)
+
+
+@pytest.mark.parametrize("n, batch_size", [(1, 16), (17, 16), (33, 16), (5, 1)])
+def test_training_never_sees_a_batch_of_one(tiny_dataset, n, batch_size):
+    # Issue 14, item 5: 17 images in batches of 16 left a last batch of one, which BatchNorm in
+    # training mode refuses at 32 px; so did a single labeled image (al.initial_size=1).
+    torch.manual_seed(0)
+    model = classifier()
+    idx = torch.arange(n)
+    loss = train_round(model, tiny_dataset.images[idx], tiny_dataset.labels[idx],
+                       train_settings(epochs=1, min_steps=2, max_steps=None, batch_size=batch_size, accelerator="cpu"),
+                       seed=0)
+    assert loss == loss  # a number, not NaN
+
+
+def test_paired_batches_keep_the_plain_batches_and_their_count():
+    from torch.utils.data import BatchSampler, RandomSampler
+
+    from alflow.loop.batches import PairedBatchSampler
+
+    for n, size in [(1, 16), (17, 16), (32, 16), (40, 16), (3, 1)]:
+        plain = list(BatchSampler(RandomSampler(range(n), generator=torch.Generator().manual_seed(3)), size, False))
+        paired = list(PairedBatchSampler(RandomSampler(range(n), generator=torch.Generator().manual_seed(3)), size,
+                                         False))
+        assert len(paired) == len(plain)
+        assert all(len(b) >= 2 for b in paired)
+        for p, q in zip(paired, plain):
+            assert p == q or (len(q) == 1 and p[-1] == q[0])
+    assert list(PairedBatchSampler(range(1), 16, False)) == [[0, 0]]
+    assert list(PairedBatchSampler(range(3), 2, False)) == [[0, 1], [1, 2]]

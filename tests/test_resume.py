@@ -20,7 +20,9 @@ TRAIN = train_settings(epochs=1, min_steps=1, max_steps=None, batch_size=16, cla
 
 def make_loop(dataset, state_path, strategy="gradcam_avg"):
     split = KFold(k=5, index=0, seed=0).split(dataset.labels)
-    return AcquisitionLoop(dataset, split, make_strategy(strategy), plain_classifier, TRAIN,
+    # layer3: the tiny dataset's 32 px images are a 1 x 1 grid at layer4, where GradCAM_avg cannot rank
+    options = {"layer": "layer3", "image_size": 32} if strategy == "gradcam_avg" else {}
+    return AcquisitionLoop(dataset, split, make_strategy(strategy, **options), plain_classifier, TRAIN,
                            loop_settings(batch_size=16), state_path=state_path)
 
 

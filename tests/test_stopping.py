@@ -139,6 +139,60 @@ def test_knee_point_never_raises_or_warns_and_returns_an_x(ys, sensitivity):
     assert knee is None or knee in x
 
 
+# Issue 14, item 3: kneed reports the first point of a curve that is flat before it drops (its
+# difference curve is 0 there and negative after), i.e. "knee at round 0" with every defect left.
+X16 = [16 * (i + 1) for i in range(8)]
+ENDPOINT_CURVES = [[10, 10, 10, 10, 0], [6, 6, 5, 5, 5, 0]]
+LATE_DROP = [12, 12, 11, 11, 10, 4, 1, 0]
+
+
+@pytest.mark.parametrize("left", ENDPOINT_CURVES)
+def test_a_curve_flat_before_its_drop_has_no_knee(left):
+    x = X16[: len(left)]
+    found = [left[0] - v for v in left]
+    assert knee_point(x, left, 1.0) is None
+    assert knee_point(x, found, 1.0, curve="concave", direction="increasing") is None
+    out = cutoffs(x, [0.5] * len(x), [0.5] * len(x), left)
+    assert (out["knee"]["round"], out["knee"]["n_labeled"], out["knee"]["found"]) == (len(x) - 1, x[-1], False)
+
+
+def test_a_late_drop_has_its_knee_at_112_or_none_never_16():
+    out = cutoffs(X16, [0.5] * 8, [0.5] * 8, LATE_DROP)["knee"]
+    assert (out["n_labeled"], out["found"]) in {(112, True), (128, False)}
+    assert knee_point(X16, LATE_DROP, 1.0) in (112.0, None)
+
+
+@pytest.mark.parametrize("left", ENDPOINT_CURVES + [LATE_DROP])
+def test_online_knee_follows_the_same_rule(left):
+    hist = [Rec(round=i, n_labeled=X16[i], defects_found=left[0] - v, defects_left=v) for i, v in enumerate(left)]
+    crit = KneeStopping(hold_rounds=0, min_rounds=1)
+    assert crit.knee(hist) in (None, 112.0)
+    # On every prefix the knee, if any, is inside it: never the prefix's first or last point.
+    # (A prefix may have a real knee of its own: [0, 0, 1, 1] bends at 48.)
+    for n in range(1, len(hist) + 1):
+        assert crit.knee(hist[:n]) not in (hist[0].n_labeled, hist[n - 1].n_labeled)
+    if left == ENDPOINT_CURVES[0]:
+        assert first_stop(crit, hist) is None  # flat, then all found at once: nowhere to stop early
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(0, 40), min_size=3, max_size=12), st.floats(0, 5),
+       st.sampled_from([("convex", "decreasing"), ("concave", "increasing"), ("convex", "increasing"),
+                        ("concave", "decreasing")]))
+def test_a_knee_is_interior_and_past_the_chord(ys, sensitivity, shape):
+    curve, direction = shape
+    x = np.array([BATCH * (i + 1) for i in range(len(ys))], dtype=float)
+    knee = knee_point(x, ys, sensitivity, curve=curve, direction=direction)
+    if knee is None:
+        return
+    i = int(np.flatnonzero(x == knee)[0])
+    assert 0 < i < len(x) - 1
+    y = np.asarray(ys, dtype=float)
+    xn, yn = (x - x[0]) / (x[-1] - x[0]), (y - y.min()) / (y.max() - y.min())
+    chord = xn[i] if direction == "increasing" else 1 - xn[i]
+    assert (yn[i] > chord) if curve == "concave" else (yn[i] < chord)
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.integers(3, 15), st.floats(-100, 100).filter(lambda v: abs(v) > 1e-3), st.floats(-1e3, 1e3),
        st.integers(1, 64))

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -84,3 +86,68 @@ def test_gradcam_avg_needs_labeled_maps():
                       labeled=ModelOutputs(indices=torch.empty(0, dtype=torch.long), cams=cams[:0]))
     with pytest.raises(ValueError, match="at least one labeled image"):
         GradCamAvg().select(pool, 2, torch.Generator())
+
+
+# --------------------------------------------------------------------------- issue 14, item 2
+# GradCAM_avg at a size where its layer's grid is 1 x 1 (layer4 at 32 px, what experiment=smoke used)
+# scored every image 1.0 and picked the pool in index order, without a word.
+
+
+@pytest.mark.parametrize("layer, size, smallest", [("layer4", 32, 33), ("layer4", 16, 33), ("layer3", 16, 17)])
+def test_gradcam_avg_refuses_a_one_by_one_grid_naming_what_works(layer, size, smallest):
+    with pytest.raises(ValueError, match=rf"strategy.layer={layer} sees dataset.image_size={size} as a 1 x 1 grid.*"
+                                         rf"dataset.image_size>={smallest}"):
+        GradCamAvg(layer=layer, image_size=size)
+
+
+@pytest.mark.parametrize("layer, size", [("layer4", 33), ("layer4", 48), ("layer3", 32), ("layer1", 16)])
+def test_gradcam_avg_accepts_a_grid_of_two_or_more(layer, size):
+    GradCamAvg(layer=layer, image_size=size)
+
+
+@pytest.mark.parametrize("size", [16, 32, 33, 48, 64, 65, 100])
+def test_cam_grid_is_the_resnet_feature_grid(size):
+    from alflow.explain import RESNET_STRIDES, cam_grid
+
+    net = build_resnet18(2).eval()
+    sides = {}
+    for name in RESNET_STRIDES:
+        getattr(net, name).register_forward_hook(lambda m, i, o, name=name: sides.__setitem__(name, o.shape[-1]))
+    with torch.no_grad():
+        net(torch.zeros(1, 3, size, size))
+    assert sides == {name: cam_grid(name, size) for name in RESNET_STRIDES}
+
+
+def test_unknown_cam_layer_is_refused():
+    with pytest.raises(ValueError, match="strategy.layer must be one of"):
+        GradCamAvg(layer="layer5")
+
+
+def test_the_hydra_config_refuses_gradcam_avg_at_32_px_and_smoke_runs_it():
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    conf = str(Path(__file__).resolve().parents[1] / "conf")
+    with initialize_config_dir(conf, version_base=None):
+        smoke = compose("config", overrides=["experiment=smoke", "strategy=gradcam_avg"])
+        small = compose("config", overrides=["experiment=smoke", "strategy=gradcam_avg", "dataset.image_size=32"])
+    assert isinstance(instantiate(smoke.strategy), GradCamAvg)
+    with pytest.raises(Exception, match="dataset.image_size>=33"):
+        instantiate(small.strategy)
+
+
+def test_all_equal_priorities_are_drawn_at_random_with_a_warning(caplog):
+    flat = torch.zeros(6, 1, 8, 8)  # every map flat: every SSIM against the average is 1
+    pool = ScoredPool(unlabeled=ModelOutputs(indices=torch.arange(10, 16), cams=flat),
+                      labeled=ModelOutputs(indices=torch.arange(2), cams=flat[:2]))
+    with caplog.at_level("WARNING"):
+        picks = [GradCamAvg().select(pool, 3, torch.Generator().manual_seed(s)).indices.tolist() for s in range(5)]
+    assert "gradcam_avg gave all 6 unlabeled images the same priority" in caplog.text
+    assert len({tuple(p) for p in picks}) > 1  # not the pool's index order every time
+    expected = (torch.randperm(6, generator=torch.Generator().manual_seed(0))[:3] + 10).tolist()
+    assert picks[0] == expected
+    # taking the whole pool needs no ranking: no warning, index order
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert GradCamAvg().select(pool, 6, torch.Generator()).indices.tolist() == list(range(10, 16))
+    assert not caplog.text

@@ -15,6 +15,15 @@ stale cache files are simply never read again (delete the folder to reclaim the 
 ``None`` (Hydra ``null``) for no cache. A cache file that cannot be read is decoded again; one
 that cannot be written only costs a warning.
 
+``bit_depth``: how high-bit-depth files are scaled to 8 bits; ``max_pixels``: the largest image
+admitted (see alflow.data.decode). Both are part of the cache key.
+
+Every decoded file gets a digest of its pixels as stored (mode, size and bytes, before any
+conversion or resizing), so files copied under other names are found whatever their name or
+container. ``duplicates`` (``dataset.duplicates``): ``"keep_one"`` keeps the first file of each
+group of copies (in sorted order) and lists the others as skipped; ``"warn"`` (default) and
+``"error"`` keep them all, for ``alflow.data.stats`` to report once fold roles are known.
+
 ``on_bad_image``: ``"error"`` (default) stops at the first unreadable or truncated file with a
 BadImageError naming it; ``"skip"`` leaves such files out, logs a warning listing them on the
 ``alflow`` logger and returns them (the datasets keep them as ``InspectionDataset.skipped``).
@@ -37,13 +46,16 @@ import torch
 from tqdm import tqdm
 
 from alflow.data.dataset import InspectionDataset
-from alflow.data.decode import BadImageError, check_resize, fit, open_image, read_mask, to_chw, to_rgb8
+from alflow.data.decode import (
+    BadImageError, check_bit_depth, check_max_pixels, check_resize, fit, open_image, read_mask, to_chw, to_rgb8,
+)
 
 log = logging.getLogger("alflow")
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: high-bit-depth files scaled by their bit depth (dataset.bit_depth)
 DEFAULT_CACHE_DIR = "default"
 ON_BAD_IMAGE = ("error", "skip")
+DUPLICATES = ("error", "warn", "keep_one")
 
 
 class MaskSizeError(ValueError):
@@ -56,6 +68,7 @@ class DecodedFiles:
     kept: list[int]               # positions in the input list of the K decoded files
     skipped: list[str]            # bad files left out (on_bad_image="skip"); a bad mask is listed itself
     labels: torch.Tensor | None   # int64 per kept file, 1 = its mask has a non-zero pixel; None without masks
+    digests: list[str]            # per kept file: a hash of its pixels as stored (see pixel_digest)
     cache_file: Path | None       # where the result is cached; None when caching is off
     from_cache: bool              # True when nothing was decoded
 
@@ -72,7 +85,13 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path | None:
     return Path(cache_dir).expanduser()
 
 
-def check_settings(image_size: int, resize: str, on_bad_image: str) -> None:
+def check_settings(image_size: int, resize: str, on_bad_image: str, bit_depth: int | str = "auto",
+                   duplicates: str = "warn", max_pixels: int | None = None) -> None:
+    """ValueError naming the ``dataset.`` key of the first invalid setting."""
+    check_bit_depth(bit_depth)
+    check_max_pixels(max_pixels)
+    if duplicates not in DUPLICATES:
+        raise ValueError(f"dataset.duplicates must be one of {list(DUPLICATES)}, got {duplicates!r}")
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
         raise ValueError(f"dataset.image_size must be an integer >= 16, got {image_size!r}")
     check_resize(resize)
@@ -103,13 +122,16 @@ def _fingerprint(paths: Sequence[Path]) -> list[list]:
 
 
 def cache_key(paths: Sequence[Path], masks: Sequence[Path] | None, image_size: int, resize: str,
-              on_bad_image: str, settings: Mapping | None = None) -> str:
+              on_bad_image: str, settings: Mapping | None = None, bit_depth: int | str = "auto",
+              max_pixels: int | None = None) -> str:
     """A hash of the files (paths, sizes, mtimes) and every setting that changes the decoded result."""
     spec = {
         "version": CACHE_VERSION,
         "image_size": image_size,
         "resize": resize,
         "on_bad_image": on_bad_image,
+        "bit_depth": bit_depth,
+        "max_pixels": max_pixels,
         "settings": dict(settings or {}),
         "files": _fingerprint(paths),
         "masks": None if masks is None else _fingerprint(masks),
@@ -117,16 +139,28 @@ def cache_key(paths: Sequence[Path], masks: Sequence[Path] | None, image_size: i
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _decode_one(path: Path, mask: Path | None, image_size: int, resize: str) -> tuple[np.ndarray, int]:
-    img = open_image(path)
+def pixel_digest(img) -> str:
+    """A hex digest of a decoded PIL image's pixels as stored: equal for exact copies of one picture
+    (whatever the file name, or a lossless re-encoding into another container), different otherwise."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{img.mode}:{img.width}x{img.height}:".encode())
+    if img.mode in ("P", "PA"):  # the same indices under another palette are another picture
+        h.update(bytes(img.getpalette() or []))
+    h.update(img.tobytes())
+    return h.hexdigest()
+
+
+def _decode_one(path: Path, mask: Path | None, image_size: int, resize: str, bit_depth: int | str,
+                max_pixels: int | None) -> tuple[np.ndarray, int, str]:
+    img = open_image(path, max_pixels)
     label = -1
     if mask is not None:
-        mask_size, defective = read_mask(mask)
+        mask_size, defective = read_mask(mask, max_pixels)
         if mask_size != img.size:
             raise MaskSizeError(f"mask {mask} is {mask_size[0]}x{mask_size[1]} but image is "
                                 f"{img.width}x{img.height} ({path})")
         label = int(defective)
-    return to_chw(fit(to_rgb8(img, path), image_size, resize)), label
+    return to_chw(fit(to_rgb8(img, path, bit_depth), image_size, resize)), label, pixel_digest(img)
 
 
 def _warn_skipped(name: str, skipped: Sequence[str], reasons: Sequence[str], total: int) -> None:
@@ -164,13 +198,14 @@ def _write_cache(cache_file: Path, payload: dict) -> bool:
 def load_images(paths: Sequence[str | os.PathLike], image_size: int, resize: str = "stretch", *,
                 masks: Sequence[str | os.PathLike] | None = None,
                 cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR, on_bad_image: str = "error",
-                name: str = "images", settings: Mapping | None = None) -> DecodedFiles:
+                name: str = "images", settings: Mapping | None = None, bit_depth: int | str = "auto",
+                max_pixels: int | None = None) -> DecodedFiles:
     """Decode ``paths`` (each with its defect mask when ``masks`` is given) once, or read them from the cache.
 
     Raises BadImageError naming the file (on_bad_image="error"), MaskSizeError for a mask of
     another size than its image, ValueError when no file at all could be decoded.
     """
-    check_settings(image_size, resize, on_bad_image)
+    check_settings(image_size, resize, on_bad_image, bit_depth, max_pixels=max_pixels)
     files = [Path(p).absolute() for p in paths]
     mask_files = None if masks is None else [Path(m).absolute() for m in masks]
     if mask_files is not None and len(mask_files) != len(files):
@@ -181,19 +216,20 @@ def load_images(paths: Sequence[str | os.PathLike], image_size: int, resize: str
     cache_root = resolve_cache_dir(cache_dir)
     cache_file = None
     if cache_root is not None:
-        key = cache_key(files, mask_files, image_size, resize, on_bad_image, settings)
+        key = cache_key(files, mask_files, image_size, resize, on_bad_image, settings, bit_depth, max_pixels)
         cache_file = cache_root / f"{name}-{image_size}px-{key[:24]}.pt"
         payload = _read_cache(cache_file, key, [str(f) for f in files])
         if payload is not None:
             log.info("%s: %d images from cache %s", name, len(payload["images"]), cache_file)
             _warn_skipped(name, payload["skipped"], payload["reasons"], len(files))
             return DecodedFiles(payload["images"], payload["kept"].tolist(), list(payload["skipped"]),
-                                payload["labels"], cache_file, True)
+                                payload["labels"], list(payload["digests"]), cache_file, True)
 
     n = len(files)
     images = torch.empty((n, 3, image_size, image_size), dtype=torch.uint8)
     labels = np.full(n, -1, dtype=np.int64)
     kept: list[int] = []
+    digests: list[str] = []
     skipped: list[str] = []
     reasons: list[str] = []
     where = f"{files[0].parent}" if n == 1 else os.path.commonpath([str(f.parent) for f in files])
@@ -207,7 +243,7 @@ def load_images(paths: Sequence[str | os.PathLike], image_size: int, resize: str
         for i, path in enumerate(files):
             mask = None if mask_files is None else mask_files[i]
             try:
-                array, label = _decode_one(path, mask, image_size, resize)
+                array, label, digest = _decode_one(path, mask, image_size, resize, bit_depth, max_pixels)
             except BadImageError as exc:
                 if on_bad_image == "error":
                     hint = " (set dataset.on_bad_image=skip to leave such files out)"
@@ -220,6 +256,7 @@ def load_images(paths: Sequence[str | os.PathLike], image_size: int, resize: str
                 images[len(kept)] = torch.from_numpy(array)
                 labels[len(kept)] = label
                 kept.append(i)
+                digests.append(digest)
             bar.update(1)
             if not show_bar and n >= 100 and ((i + 1) % step == 0 or i + 1 == n):
                 log.info("%s: decoded %d/%d images (%d%%)", name, i + 1, n, round(100 * (i + 1) / n))
@@ -234,18 +271,28 @@ def load_images(paths: Sequence[str | os.PathLike], image_size: int, resize: str
         _write_cache(cache_file, {
             "version": CACHE_VERSION, "key": key, "paths": [str(f) for f in files], "images": images,
             "labels": label_tensor, "kept": torch.tensor(kept, dtype=torch.int64), "skipped": skipped,
+            "digests": digests,
             "reasons": reasons, "image_size": image_size, "resize": resize,
         })
-    return DecodedFiles(images, kept, skipped, label_tensor, cache_file, False)
+    return DecodedFiles(images, kept, skipped, label_tensor, digests, cache_file, False)
 
 
 def build_dataset(name: str, paths: Sequence[Path], *, image_size: int, resize: str,
                   cache_dir: str | os.PathLike | None, on_bad_image: str, masks: Sequence[Path] | None = None,
                   labels: Sequence[int] | None = None, classes: Sequence[str] | None = None,
-                  settings: Mapping | None = None) -> InspectionDataset:
-    """An InspectionDataset of ``paths``: labelled by their masks, or by the given ``labels``/``classes``."""
+                  settings: Mapping | None = None, bit_depth: int | str = "auto",
+                  duplicates: str = "warn", left_out: Mapping[str, str] | None = None,
+                  max_pixels: int | None = None) -> InspectionDataset:
+    """An InspectionDataset of ``paths``: labelled by their masks, or by the given ``labels``/``classes``.
+
+    ``left_out``: image files the builder did not take, with the reason (kept for the statistics).
+    ``duplicates="keep_one"`` drops all but the first file of each group of exact copies (listed
+    in ``skipped``, with a warning naming the file each one copies)."""
+    if duplicates not in DUPLICATES:
+        raise ValueError(f"dataset.duplicates must be one of {list(DUPLICATES)}, got {duplicates!r}")
     decoded = load_images(paths, image_size, resize, masks=masks, cache_dir=cache_dir,
-                          on_bad_image=on_bad_image, name=name, settings=settings)
+                          on_bad_image=on_bad_image, name=name, settings=settings, bit_depth=bit_depth,
+                          max_pixels=max_pixels)
     if decoded.labels is not None:
         y = decoded.labels
         fine = ["defect" if v else "good" for v in y.tolist()]
@@ -254,4 +301,24 @@ def build_dataset(name: str, paths: Sequence[Path], *, image_size: int, resize: 
             raise ValueError("build_dataset needs masks or labels")
         y = torch.tensor([int(labels[i]) for i in decoded.kept], dtype=torch.int64)
         fine = [str(classes[i]) for i in decoded.kept] if classes is not None else []
-    return InspectionDataset(name, decoded.images, y, fine, skipped=list(decoded.skipped))
+    files = [str(Path(paths[i]).absolute()) for i in decoded.kept]
+    dataset = InspectionDataset(name, decoded.images, y, fine, skipped=list(decoded.skipped), files=files,
+                                digests=list(decoded.digests), duplicates=duplicates, left_out=dict(left_out or {}))
+    return _keep_one(dataset) if duplicates == "keep_one" else dataset
+
+
+def _keep_one(dataset: InspectionDataset) -> InspectionDataset:
+    """``dataset`` without the second and later copies of each group of identical images."""
+    drop = {i: group[0] for group in dataset.duplicate_groups() for i in group[1:]}
+    if not drop:
+        return dataset
+    log.warning("%s: left out %d exact copies of other images (dataset.duplicates=keep_one):\n  %s", dataset.name,
+                len(drop), "\n  ".join(f"{dataset.files[i]} (copy of {dataset.files[j]}"
+                                       f"{', labelled differently' if dataset.labels[i] != dataset.labels[j] else ''})"
+                                       for i, j in sorted(drop.items())))
+    keep = [i for i in range(len(dataset)) if i not in drop]
+    return InspectionDataset(dataset.name, dataset.images[keep].clone(), dataset.labels[keep],
+                             [dataset.classes[i] for i in keep],
+                             skipped=dataset.skipped + [dataset.files[i] for i in sorted(drop)],
+                             files=[dataset.files[i] for i in keep], digests=[dataset.digests[i] for i in keep],
+                             duplicates=dataset.duplicates, left_out=dataset.left_out)

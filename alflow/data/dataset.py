@@ -16,6 +16,11 @@ class InspectionDataset:
     labels: torch.Tensor
     classes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # files left out as undecodable (on_bad_image=skip)
+    # Image i's file and a digest of its pixels as stored (alflow.data.cache); empty when not from files.
+    files: list[str] = field(default_factory=list)
+    digests: list[str] = field(default_factory=list)
+    duplicates: str = "warn"  # dataset.duplicates: what fold statistics do with copies across roles
+    left_out: dict[str, str] = field(default_factory=dict)  # image files under the root not used: path -> why
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4 or self.images.shape[1] != 3:
@@ -27,6 +32,18 @@ class InspectionDataset:
             raise ValueError(f"dataset {self.name!r}: {len(self.images)} images but {len(self.labels)} labels")
         if not self.classes:
             self.classes = ["defect" if y else "good" for y in self.labels.tolist()]
+        for key in ("files", "digests"):
+            if getattr(self, key) and len(getattr(self, key)) != len(self.images):
+                raise ValueError(f"dataset {self.name!r}: {len(self.images)} images but "
+                                 f"{len(getattr(self, key))} {key}")
+
+    def duplicate_groups(self) -> list[list[int]]:
+        """Indices of images whose files hold exactly the same pixels, one list per group of 2 or more,
+        in index order; empty when the dataset has no digests (e.g. synthetic)."""
+        groups: dict[str, list[int]] = {}
+        for i, digest in enumerate(self.digests):
+            groups.setdefault(digest, []).append(i)
+        return [g for g in groups.values() if len(g) > 1]
 
     def __len__(self) -> int:
         return len(self.images)

@@ -3,25 +3,34 @@
 Classes listed in ``negative_classes`` are defect-free (label 0), every other class folder is a
 defect (label 1); ``classes`` keeps each image's folder name.
 
-Which files are images, per class folder:
+Which files are images, per class folder (walked at any depth, following links to folders):
 
-* ``pattern``: a glob relative to the class folder (``Path.glob``); the default ``**/*`` takes
-  every file at any depth, ``*.png`` only the top level, ``**/*.png`` PNGs at any depth;
+* ``pattern``: a glob relative to the class folder, matched case-insensitively; the default
+  ``**/*`` takes every file at any depth, ``*.png`` only the top level (``.PNG`` too),
+  ``**/*.png`` PNGs at any depth;
 * ``exclude``: globs (one or a list) matched against the path relative to the class folder
-  from the right (``PurePosixPath.match``), so ``*_GT.png`` or ``*_mask.*`` drop masks kept
-  beside the images at any depth, and ``masks/*`` drops a ``masks`` sub-folder's files;
+  from the right (as ``PurePosixPath.match``, case-insensitively), so ``*_GT.png`` or
+  ``*_mask.*`` drop masks kept beside the images at any depth, and ``masks/*`` drops a
+  ``masks`` sub-folder's files;
 * ``extensions``: only files with one of these suffixes (any case) count, so stray notes or
   ``Thumbs.db`` are never decoded; hidden files and folders (``.name``) are always left out.
+
+Every file under the root that looks like an image (alflow.data.listing) and is not taken --
+hidden, outside the pattern, excluded, an image extension not listed, outside any class
+folder -- is named in one warning with its reason and kept in ``InspectionDataset.left_out``
+(and the run's ``dataset_stats.json``). Files that cannot be decoded are alflow.data.cache's.
 """
 from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from alflow.data.cache import DEFAULT_CACHE_DIR, build_dataset, check_root, check_settings
 from alflow.data.dataset import InspectionDataset
+from alflow.data.listing import glob_regex, looks_like_image, report_left_out, unused_images, walk_files
 
 log = logging.getLogger("alflow")
 
@@ -38,27 +47,42 @@ def _as_list(value: str | Sequence[str] | None) -> list[str]:
 
 
 def folder_files(root: Path, pattern: str = "**/*", exclude: str | Sequence[str] | None = None,
-                 extensions: Sequence[str] = IMAGE_EXTENSIONS) -> dict[str, list[Path]]:
-    """Image files per class folder (sorted; classes without any are left out with a warning)."""
+                 extensions: Sequence[str] = IMAGE_EXTENSIONS) -> tuple[dict[str, list[Path]], dict[str, str], int]:
+    """Image files per class folder (sorted; classes without any are left out with a warning), every
+    image-looking file under ``root`` that is not used with the reason, and the number of other files.
+
+    Class folders and their sub-folders are walked following links (see alflow.data.listing);
+    ``pattern`` and ``exclude`` match case-insensitively, so ``*.png`` takes ``.PNG`` too.
+    """
     excludes = _as_list(exclude)
     suffixes = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in _as_list(extensions)}
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
         raise ValueError(f"no class folders in {root}: expected {LAYOUT}")
+    try:
+        wanted = glob_regex(pattern)
+    except (re.error, ValueError) as exc:
+        raise ValueError(f"dataset.pattern {pattern!r} is not a relative glob: {exc}") from exc
+    if not pattern.strip("/") or Path(pattern).is_absolute() or ".." in PurePosixPath(pattern).parts:
+        raise ValueError(f"dataset.pattern {pattern!r} is not a relative glob naming files inside a class folder, "
+                         f"e.g. **/* or **/*.png")
+    dropped = [(x, glob_regex(x, from_right=True)) for x in excludes]
     found: dict[str, list[Path]] = {}
+    left_out: dict[str, str] = {}
     for folder in folders:
-        try:
-            candidates = list(folder.glob(pattern))
-        except (ValueError, NotImplementedError) as exc:
-            raise ValueError(f"dataset.pattern {pattern!r} is not a relative glob: {exc}") from exc
         files = []
-        for p in candidates:
-            rel = PurePosixPath(p.relative_to(folder).as_posix())
-            if (p.suffix.lower() in suffixes and not any(part.startswith(".") for part in rel.parts)
-                    and not any(rel.match(x) for x in excludes) and p.is_file()):
+        for p in walk_files(folder):
+            rel = p.relative_to(folder).as_posix()
+            reason = _why_not(rel, p, wanted, pattern, dropped, suffixes)
+            if reason is None:
                 files.append(p)
+            elif reason:
+                left_out[str(p)] = reason
         if files:
-            found[folder.name] = sorted(files)
+            found[folder.name] = files
+    outside, others = unused_images(root, [p for fs in found.values() for p in fs] + [Path(p) for p in left_out],
+                                    f"not inside a class folder ({LAYOUT})")
+    left_out.update(outside)
     empty = [f.name for f in folders if f.name not in found]
     if found and empty:
         log.warning("folder: class folders %s of %s have no files matching pattern %r (exclude %s); left out",
@@ -66,16 +90,34 @@ def folder_files(root: Path, pattern: str = "**/*", exclude: str | Sequence[str]
     if not found:
         raise ValueError(f"no image files match pattern {pattern!r} (exclude {excludes}, extensions "
                          f"{sorted(suffixes)}) in the class folders {[f.name for f in folders]} of {root}")
-    return found
+    return found, left_out, others
+
+
+def _why_not(rel: str, path: Path, wanted: re.Pattern, pattern: str, dropped: list[tuple[str, re.Pattern]],
+             suffixes: set[str]) -> str | None:
+    """None when the file is used; the reason it is not, or "" for a file that is no image at all."""
+    if any(part.startswith(".") for part in rel.split("/")):
+        return "hidden (a name starting with '.')" if looks_like_image(path) else ""
+    if path.suffix.lower() not in suffixes:
+        if not looks_like_image(path):
+            return ""
+        return f"an image, but its extension {path.suffix or '(none)'!r} is not in dataset.extensions"
+    if not wanted.match(rel):
+        return f"not matched by dataset.pattern {pattern!r}"
+    for text, regex in dropped:
+        if regex.match(rel):
+            return f"excluded by dataset.exclude {text!r}"
+    return None
 
 
 def build_folder(root: str | os.PathLike, negative_classes: str | Sequence[str], pattern: str = "**/*",
                  exclude: str | Sequence[str] | None = None, name: str = "folder", image_size: int = 64,
                  extensions: Sequence[str] = IMAGE_EXTENSIONS, resize: str = "stretch",
                  cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR,
-                 on_bad_image: str = "error") -> InspectionDataset:
+                 on_bad_image: str = "error", bit_depth: int | str = "auto",
+                 duplicates: str = "warn", max_pixels: int | None = None) -> InspectionDataset:
     """Hydra target of ``dataset=folder``: label 0 for ``negative_classes``' folders, 1 for the others."""
-    check_settings(image_size, resize, on_bad_image)
+    check_settings(image_size, resize, on_bad_image, bit_depth, duplicates, max_pixels)
     root_path = check_root(root, LAYOUT)
     negatives = _as_list(negative_classes)
     known = sorted(p.name for p in root_path.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -88,7 +130,8 @@ def build_folder(root: str | os.PathLike, negative_classes: str | Sequence[str],
         if c not in known:
             raise ValueError(f"dataset.negative_classes names unknown class {c!r}: the class folders of "
                              f"{root_path} are {known}")
-    by_class = folder_files(root_path, pattern, exclude, extensions)
+    by_class, left_out, others = folder_files(root_path, pattern, exclude, extensions)
+    report_left_out(name, left_out, others)
     present = sorted(by_class)
     good = [c for c in present if c in negatives]
     bad = [c for c in present if c not in negatives]
@@ -104,4 +147,5 @@ def build_folder(root: str | os.PathLike, negative_classes: str | Sequence[str],
     labels = [0 if c in negatives else 1 for c in classes]
     settings = {"layout": "folder", "pattern": pattern, "exclude": _as_list(exclude)}
     return build_dataset(name, paths, labels=labels, classes=classes, image_size=image_size, resize=resize,
-                         cache_dir=cache_dir, on_bad_image=on_bad_image, settings=settings)
+                         cache_dir=cache_dir, on_bad_image=on_bad_image, bit_depth=bit_depth,
+                         duplicates=duplicates, max_pixels=max_pixels, settings=settings, left_out=left_out)

@@ -28,8 +28,9 @@ def stratified_fold_ids(labels: torch.Tensor, k: int, seed: int) -> np.ndarray:
         raise ValueError(f"stratified folds need both classes, the labels hold only {classes.tolist()}")
     for c, n in zip(classes.tolist(), counts.tolist()):
         if n < k:
+            which = {0: "the defect-free class (label 0)", 1: "the defect class (label 1)"}.get(c, f"class {c}")
             raise ValueError(
-                f"class {c} has {n} samples, too few for fold.k={k}: every fold needs one of each class; "
+                f"{which} has {n} images, too few for fold.k={k}: every fold needs one of each class; "
                 f"use fold.k<={n} or more data"
             )
     rng = np.random.default_rng(seed)

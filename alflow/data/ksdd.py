@@ -13,6 +13,7 @@ from pathlib import Path
 
 from alflow.data.cache import DEFAULT_CACHE_DIR, build_dataset, check_root, check_settings
 from alflow.data.dataset import InspectionDataset
+from alflow.data.listing import report_left_out, unused_images
 
 LAYOUT = "KolektorSDD: ROOT/kosNN/PartN.jpg + ROOT/kosNN/PartN_label.bmp"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -45,9 +46,15 @@ def ksdd_files(root: Path) -> tuple[list[Path], list[Path]]:
 
 
 def build_ksdd(root: str | os.PathLike, name: str = "ksdd", image_size: int = 64, resize: str = "stretch",
-               cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR, on_bad_image: str = "error") -> InspectionDataset:
+               cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR, on_bad_image: str = "error",
+               bit_depth: int | str = "auto", duplicates: str = "warn",
+               max_pixels: int | None = None) -> InspectionDataset:
     """Hydra target of ``dataset=ksdd``: every part of every ``kosNN`` folder."""
-    check_settings(image_size, resize, on_bad_image)
-    images, masks = ksdd_files(check_root(root, LAYOUT))
+    check_settings(image_size, resize, on_bad_image, bit_depth, duplicates, max_pixels)
+    root_path = check_root(root, LAYOUT)
+    images, masks = ksdd_files(root_path)
+    left_out, others = unused_images(root_path, images + masks, f"not a part or mask of {LAYOUT}")
+    report_left_out(name, left_out, others)
     return build_dataset(name, images, masks=masks, image_size=image_size, resize=resize, cache_dir=cache_dir,
-                         on_bad_image=on_bad_image, settings={"layout": "ksdd"})
+                         on_bad_image=on_bad_image, bit_depth=bit_depth, duplicates=duplicates, max_pixels=max_pixels,
+                         settings={"layout": "ksdd"}, left_out=left_out)

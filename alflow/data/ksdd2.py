@@ -12,6 +12,7 @@ from pathlib import Path
 
 from alflow.data.cache import DEFAULT_CACHE_DIR, build_dataset, check_root, check_settings
 from alflow.data.dataset import InspectionDataset
+from alflow.data.listing import report_left_out, unused_images
 
 log = logging.getLogger("alflow")
 
@@ -51,9 +52,15 @@ def ksdd2_files(root: Path, split: str) -> tuple[list[Path], list[Path]]:
 
 def build_ksdd2(root: str | os.PathLike, name: str = "ksdd2", image_size: int = 64, split: str = "all",
                 resize: str = "stretch", cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR,
-                on_bad_image: str = "error") -> InspectionDataset:
+                on_bad_image: str = "error", bit_depth: int | str = "auto",
+                duplicates: str = "warn", max_pixels: int | None = None) -> InspectionDataset:
     """Hydra target of ``dataset=ksdd2``; ``split="all"`` pools train and test (folds are made later)."""
-    check_settings(image_size, resize, on_bad_image)
-    images, masks = ksdd2_files(check_root(root, LAYOUT), split)
+    check_settings(image_size, resize, on_bad_image, bit_depth, duplicates, max_pixels)
+    root_path = check_root(root, LAYOUT)
+    images, masks = ksdd2_files(root_path, split)
+    left_out, others = unused_images(root_path, images + masks, f"not an image or mask of {LAYOUT} "
+                                                                f"(dataset.split={split})")
+    report_left_out(name, left_out, others)
     return build_dataset(name, images, masks=masks, image_size=image_size, resize=resize, cache_dir=cache_dir,
-                         on_bad_image=on_bad_image, settings={"layout": "ksdd2", "split": split})
+                         on_bad_image=on_bad_image, bit_depth=bit_depth, duplicates=duplicates, max_pixels=max_pixels,
+                         settings={"layout": "ksdd2", "split": split}, left_out=left_out)

@@ -18,6 +18,37 @@ import torch.nn.functional as F
 
 TARGETS = ("predicted", "defect", "good")
 NORMALIZATIONS = ("minmax", "none")
+# How many times each ResNet-18 stage downsamples the input (torchvision's stride-2 convolutions
+# and max pooling, each ceil(n / 2) with their padding): a layer's grid is ceil(size / stride).
+RESNET_STRIDES = {"layer1": 4, "layer2": 8, "layer3": 16, "layer4": 32}
+
+
+def cam_grid(layer: str, image_size: int) -> int:
+    """Side of ResNet-18's ``layer`` feature grid (the GradCAM map before upsampling) for a square
+    ``image_size`` x ``image_size`` input: ceil(image_size / stride), e.g. 1 for layer4 at 32 px,
+    2 at 33 to 64 px. Raises ValueError for a layer not in ``RESNET_STRIDES``."""
+    if layer not in RESNET_STRIDES:
+        raise ValueError(f"strategy.layer must be one of {sorted(RESNET_STRIDES)}, got {layer!r}")
+    return -(-image_size // RESNET_STRIDES[layer])
+
+
+def check_cam_grid(layer: str, image_size: int) -> None:
+    """Raise ValueError when ``layer`` sees ``image_size`` px images as a 1 x 1 grid.
+
+    A 1 x 1 map upsampled is flat: every map of the pool is the same, every SSIM against the
+    average is 1, and a ranking by maps is the pool in index order. The message names the
+    smallest ``dataset.image_size`` (stride + 1 px: a 2 x 2 grid) and the deepest layer that work.
+    """
+    if cam_grid(layer, image_size) >= 2:
+        return
+    fits = [name for name in RESNET_STRIDES if cam_grid(name, image_size) >= 2]
+    other = f", or strategy.layer={fits[-1]} ({cam_grid(fits[-1], image_size)} x " \
+            f"{cam_grid(fits[-1], image_size)} at {image_size} px)" if fits else ""
+    raise ValueError(
+        f"strategy.layer={layer} sees dataset.image_size={image_size} as a 1 x 1 grid (ResNet-18 downsamples "
+        f"it {RESNET_STRIDES[layer]} times): every GradCAM map is flat and maps cannot rank the pool. Use "
+        f"dataset.image_size>={RESNET_STRIDES[layer] + 1} (a 2 x 2 grid){other}"
+    )
 
 
 @dataclass(frozen=True)
@@ -47,6 +78,8 @@ class CamSettings:
             raise ValueError(f"strategy.normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
         if self.map_size is not None and self.map_size < 7:
             raise ValueError(f"strategy.map_size must be >= 7 (the SSIM window) or null, got {self.map_size}")
+        if self.layer not in RESNET_STRIDES:
+            raise ValueError(f"strategy.layer must be one of {sorted(RESNET_STRIDES)}, got {self.layer!r}")
 
 
 def resolve_targets(target: str, logits: torch.Tensor) -> torch.Tensor:

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
+from alflow.loop.batches import PairedBatchSampler
 from alflow.model import DefectClassifier
 
 CLASS_WEIGHTING = ("none", "balanced")
@@ -98,8 +99,10 @@ def train_round(model: DefectClassifier, images: torch.Tensor, labels: torch.Ten
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # augmentation draws
     model.class_weights = balanced_class_weights(labels) if settings.class_weighting == "balanced" else None
-    loader = DataLoader(TensorDataset(images, labels), batch_size=settings.batch_size, shuffle=True,
-                        generator=generator)
+    data = TensorDataset(images, labels)
+    # Never a batch of one image (BatchNorm in training mode needs two): see alflow.loop.batches.
+    batches = PairedBatchSampler(RandomSampler(data, generator=generator), settings.batch_size, drop_last=False)
+    loader = DataLoader(data, batch_sampler=batches)
     with quiet_lightning():
         trainer = pl.Trainer(
             max_steps=settings.steps_for(len(images)),

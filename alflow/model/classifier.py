@@ -138,24 +138,41 @@ class DefectClassifier(pl.LightningModule):
 
 @torch.no_grad()
 def recalibrate_batchnorm(net: torch.nn.Module, images: torch.Tensor, batch_size: int = 128) -> None:
-    """Recompute BatchNorm running statistics as the average of batch statistics over ``images`` (uint8).
+    """Recompute BatchNorm running statistics from ``images`` (N x 3 x H x W uint8), in place.
 
     A round trains only a few steps, and BatchNorm's running averages (momentum 0.1) lag far
     behind the weights they must match: evaluation in eval mode is then mostly noise. One
     forward pass over the labeled images fixes that without changing any weight.
+
+    The images go through in chunks of ``batch_size``; a last chunk of one image joins the
+    chunk before it, because a training-mode pass needs more than one value per channel (at
+    32 px ResNet-18's ``layer4`` is 1 x 1, and one image raises "Expected more than 1 value per
+    channel"). Each chunk's statistics count in proportion to its size, so ``running_mean`` is
+    the mean over all N images whatever the chunking; ``running_var`` is the size-weighted mean
+    of the chunks' (unbiased) variances. With fewer than 2 images there are no batch statistics
+    to take: the running statistics are left as they are. Raises ValueError for ``batch_size < 1``.
     """
+    if batch_size < 1:
+        raise ValueError(f"recalibrate_batchnorm: batch_size must be >= 1, got {batch_size}")
     norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not norms or len(images) == 0:
+    if not norms or len(images) < 2:
         return
     device = next(net.parameters()).device
     was_training = net.training
     momenta = [m.momentum for m in norms]
+    starts = list(range(0, len(images), max(batch_size, 2)))
+    if len(images) - starts[-1] == 1:
+        starts.pop()  # merge a trailing single image into the chunk before it
+    ends = starts[1:] + [len(images)]
     for m in norms:
         m.reset_running_stats()
-        m.momentum = None  # cumulative average over the batches below
     net.train()
-    for start in range(0, len(images), batch_size):
-        net(normalize(images[start:start + batch_size].to(device)))
+    seen = 0
+    for start, end in zip(starts, ends):
+        seen += end - start
+        for m in norms:  # running = running + (size / seen) * (chunk - running): a size-weighted mean
+            m.momentum = (end - start) / seen
+        net(normalize(images[start:end].to(device)))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     net.train(was_training)

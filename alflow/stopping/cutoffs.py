@@ -18,6 +18,9 @@ Each entry is a dict ``{"round", "n_labeled", "val_auroc", "test_auroc", "found"
 Rules, fixed so that every input has a defined answer:
 
 * Ties go to the earliest round; rounds with a NaN validation AUROC are skipped.
+* A knee is an interior point where the curve bends past its chord (Kneedle's difference
+  curve is positive there), never the first or last round: a curve flat before one late drop
+  (``[10, 10, 10, 10, 0]``) has no knee, not one at round 0 with every defect still unfound.
 * **No knee** -- fewer than 3 finite points, a flat curve (e.g. no defects at all), a
   (numerically) straight line, or a curve on which Kneedle finds none -- falls back to the
   **last round**, as if labeling had gone on to the end of the run (the paper's protocol:
@@ -55,7 +58,12 @@ def knee_point(x: Sequence[float], y: Sequence[float], sensitivity: float = 1.0,
 
     Points whose x or y is not finite (NaN: not measured) are dropped first. None, never a
     warning or an exception, for: fewer than 3 points left, a flat curve, a straight line, or a
-    curve where ``KneeLocator`` finds no knee. Raises ValueError only for invalid arguments:
+    curve where ``KneeLocator`` finds no knee. A knee is only ever an interior point (never the
+    first or last x) at which Kneedle's difference curve is positive, i.e. the curve really
+    bends past its chord there: kneed also reports end points and points on the wrong side of
+    the chord (``[10, 10, 10, 10, 0]`` "bends" at its first point while nothing has been found),
+    and those are skipped in favour of the next knee kneed reports, or None. Raises ValueError only
+    for invalid arguments:
     x and y of different lengths, x not strictly increasing, a negative or non-finite
     sensitivity, an unknown curve or direction.
     """
@@ -83,10 +91,26 @@ def knee_point(x: Sequence[float], y: Sequence[float], sensitivity: float = 1.0,
         return None
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        knee = KneeLocator(xs, ys, S=sensitivity, curve=curve, direction=direction).knee
-    if knee is None or not math.isfinite(float(knee)):
-        return None
-    return float(knee)
+        # online=True: every knee kneed detects, in order, so that a bogus first one (an end
+        # point) does not hide a real one further on.
+        knees = KneeLocator(xs, ys, S=sensitivity, curve=curve, direction=direction, online=True).all_knees
+    beyond = _beyond_chord(xs, ys, curve, direction)
+    for knee in knees:
+        i = int(np.flatnonzero(xs == knee)[0])
+        if 0 < i < len(xs) - 1 and beyond[i] > 0:
+            return float(knee)
+    return None
+
+
+def _beyond_chord(xs: np.ndarray, ys: np.ndarray, curve: str, direction: str) -> np.ndarray:
+    """Kneedle's difference curve, per point of ``xs``: how far the min-max normalised curve
+    bulges past the normalised chord on the side ``curve`` names (above it for concave, below it
+    for convex); positive only where the curve really bends that way (Satopaa et al. 2011, eq. 2).
+    """
+    xn = (xs - xs[0]) / (xs[-1] - xs[0])
+    yn = (ys - ys.min()) / np.ptp(ys)
+    chord = xn if direction == "increasing" else 1.0 - xn
+    return (yn - chord) if curve == "concave" else (chord - yn)
 
 
 def _entry(i: int | None, n: np.ndarray, val: np.ndarray, test: np.ndarray, found: bool) -> dict:

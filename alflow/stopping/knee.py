@@ -45,7 +45,8 @@ class KneeStopping(StoppingCriterion):
     Kneedle with ``curve="concave"``, ``direction="increasing"`` on ``(n_labeled,
     defects_found)``. Nothing is decided before ``min_rounds`` rounds (Kneedle needs at least 3
     points); a run that finds no defects, or finds them at a constant rate, has no knee and
-    never stops.
+    never stops. Knees follow :func:`~alflow.stopping.cutoffs.knee_point`'s rule: an interior
+    point of the curve so far where it bends past its chord, never its first or last round.
     """
 
     name = "knee"

@@ -1,11 +1,14 @@
 """What a strategy sees (the model's outputs for the pool) and what it returns."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
 
 from alflow.explain import CamSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,9 +54,23 @@ class Strategy:
         raise NotImplementedError
 
     def select(self, pool: ScoredPool, n: int, generator: torch.Generator) -> Selection:
+        """The ``n`` unlabeled images of highest priority, best first.
+
+        Ties go to the image that comes first in the pool (a stable sort, so runs repeat exactly),
+        except when *every* unlabeled image has the same priority and only some are taken: the
+        strategy has not ranked anything, and the pool's index order would pass for a ranking. Then
+        a warning names the strategy and the value, and the ``n`` images are drawn at random with
+        ``generator`` (random sampling for that round); the recorded scores stay the strategy's.
+        """
         if n <= 0 or len(pool.unlabeled) == 0:
             return Selection(torch.empty(0, dtype=torch.long), torch.empty(0))
         priority, scores = self.priority(pool, generator)
-        # Stable sort: ties go to the image that comes first in the pool, so runs repeat exactly.
-        order = torch.sort(priority.double(), descending=True, stable=True).indices[:n]
+        priority = priority.double()
+        if n < len(priority) and bool((priority == priority[0]).all()):
+            log.warning("strategy %s gave all %d unlabeled images the same priority (%s): it ranks nothing this "
+                        "round, so %d of them are drawn at random instead", self.name, len(priority),
+                        float(priority[0]), n)
+            order = torch.randperm(len(priority), generator=generator)[:n]
+        else:
+            order = torch.sort(priority, descending=True, stable=True).indices[:n]
         return Selection(pool.unlabeled.indices[order], scores[order].double())

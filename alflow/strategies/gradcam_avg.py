@@ -1,12 +1,17 @@
 """GradCAM_avg (the paper's Algorithm 1): least similar to the average labeled GradCAM map first.
 
 Score: the SSIM of the image's map against the average labeled map (lower = picked sooner).
+A layer that sees the images as a 1 x 1 grid (``layer4`` at 32 px) makes every map flat and
+every SSIM 1: such a job is refused when the strategy is built (``image_size`` given, as the
+Hydra config does), naming the sizes and layers that work. Maps that are flat for the whole
+pool for any other reason leave every score equal, and ``Strategy.select`` says so and picks at
+random for that round.
 """
 from __future__ import annotations
 
 import torch
 
-from alflow.explain import CamSettings, ssim_batch
+from alflow.explain import CamSettings, check_cam_grid, ssim_batch
 from alflow.strategies.base import ScoredPool, Strategy
 
 
@@ -15,8 +20,12 @@ class GradCamAvg(Strategy):
     needs = frozenset({"cams"})
 
     def __init__(self, target: str = "predicted", map_size: int | None = None, normalize: str = "minmax",
-                 relu: bool = True, layer: str = "layer4"):
+                 relu: bool = True, layer: str = "layer4", image_size: int | None = None):
+        """Settings as in ``CamSettings``; ``image_size`` (pixels, ``dataset.image_size``), when given, is
+        checked against ``layer``: ValueError if the layer's grid is 1 x 1 (see ``check_cam_grid``)."""
         self.cam_settings = CamSettings(target=target, map_size=map_size, normalize=normalize, relu=relu, layer=layer)
+        if image_size is not None:
+            check_cam_grid(layer, image_size)
 
     def priority(self, pool: ScoredPool, generator: torch.Generator):
         unlabeled, labeled = pool.unlabeled.cams, pool.labeled.cams

@@ -11,6 +11,8 @@ import hashlib
 import json
 import logging
 import math
+import signal
+import threading
 import traceback
 from pathlib import Path
 
@@ -48,9 +50,28 @@ def _choices() -> dict[str, str]:
     return {}
 
 
+class Terminated(BaseException):
+    """SIGTERM (SLURM's scancel, a pre-emption, ``kill``) reached a job. A BaseException, like
+    KeyboardInterrupt, so that no ``except Exception`` on the way swallows it; Lightning's own
+    handler would turn it into an exit with status 0, as if the job had finished."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated(f"signal {signal.Signals(signum).name} received: the job did not finish; rerun the same "
+                     "command to resume it from its last finished round")
+
+
 def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
-    """Run one experiment job; returns the best validation AUROC (what a Hydra sweeper would optimise)."""
+    """Run one experiment job; returns the best validation AUROC (what a Hydra sweeper would optimise).
+
+    Raises Terminated when SIGTERM arrives; the run is then marked KILLED (FAILED for any other error)
+    and the last finished round's state stays on disk for the rerun."""
     keep_large_buffers_on_heap()
+    if threading.current_thread() is threading.main_thread():
+        # Lightning composes an existing handler into its own during fit, so ours still raises there.
+        signal.signal(signal.SIGTERM, _raise_terminated)
     choices = _choices()
     strategy_name = choices.get("strategy", "strategy")
     dataset_name = cfg.dataset.get("name", choices.get("dataset", "dataset"))
@@ -122,7 +143,8 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
         tracker.finish("FINISHED")
     except BaseException as exc:
         # The state of the last finished round stays on disk: rerunning the job resumes there.
-        tracker.finish("FAILED", error="".join(traceback.format_exception_only(type(exc), exc)).strip())
+        status = "KILLED" if isinstance(exc, (Terminated, KeyboardInterrupt)) else "FAILED"
+        tracker.finish(status, error="".join(traceback.format_exception_only(type(exc), exc)).strip())
         raise
     state_path.unlink(missing_ok=True)  # finished: a rerun of the same job starts a new run
     log.info("[%s] done: best val AUROC %.3f, MLflow run %s", log_prefix, best, tracker.run_id)
@@ -149,6 +171,18 @@ def job_key(cfg: DictConfig) -> str:
 
 @hydra.main(version_base=None, config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> float:
+    try:
+        return _main(cfg)
+    except Terminated as exc:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            record_failed_job(HydraConfig.get().sweep.dir, HydraConfig.get().job.override_dirname, exc)
+            log.error("the sweep was stopped by SIGTERM during job %r, so it is incomplete (multirun.sh builds no "
+                      "report); rerun the same command to resume it", HydraConfig.get().job.override_dirname)
+        log.error("%s", exc)
+        raise SystemExit(Terminated.exit_code) from None
+
+
+def _main(cfg: DictConfig) -> float:
     if HydraConfig.get().mode != RunMode.MULTIRUN:
         return run_job(cfg)
     # In a sweep one failed job must not stop the others: its run is already marked FAILED;

@@ -31,8 +31,9 @@ def _terminate_after_first_round(proc) -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize("sweep", [False, True])
 def test_sigterm_is_not_success_and_the_rerun_resumes(tmp_path, tracking_uri, sweep):
-    args = (["-m"] if sweep else []) + ["experiment=smoke", "strategy=random", "fold.index=0", "al.max_rounds=4",
-                                        "gallery_size=0", "analysis.batch_retrain=false", f"tracking.uri={tracking_uri}"]
+    job = ["experiment=smoke", "strategy=random", "fold.index=0", "al.max_rounds=4", "gallery_size=0",
+           "analysis.batch_retrain=false", f"tracking.uri={tracking_uri}"]
+    args = (["-m"] if sweep else []) + job
     proc = _start(args, tmp_path)
     output = _terminate_after_first_round(proc)
     assert proc.returncode == 128 + signal.SIGTERM, output[-3000:]

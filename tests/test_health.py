@@ -36,3 +36,17 @@ def test_weak_full_pool_reference_and_the_message_names_settings():
     msg = health_message("random fold0", found)
     assert "model.pretrained" in msg and "trainer.epochs" in msg and msg.startswith("[random fold0]")
     assert health_message("x", []) == ""
+
+
+def test_the_report_lists_untrained_jobs():
+    from alflow.report.__main__ import health_summary
+    from alflow.report.runs import RunData
+
+    def run(fold, health):
+        return RunData(run_id=fold, experiment_id="0", dataset="elpv", strategy="random", fold=fold, seed="0",
+                       kind="active_learning", pool_size=10, metrics={}, health=health)
+
+    assert health_summary([run("0", "ok"), run("1", "ok")]) == ""
+    text = health_summary([run("0", "ok"), run("1", "the training loss is not falling (0.690 ... 0.688)")])
+    assert text.startswith("Health: 1 of 2 jobs look untrained")
+    assert "elpv random fold 1 seed 0: the training loss is not falling" in text

@@ -38,8 +38,9 @@ def configured_uri(path: Path = TRACKING_CONF) -> str:
 
 
 def build_report(tracking_uri: str, out: Path, experiments: list[str] | None = None,
-                 log_summary: bool = True) -> dict[str, list]:
-    """Write every table (CSV + Markdown) and figure into ``out``; log them to a summary run per experiment."""
+                 log_summary: bool = True) -> tuple[dict[str, list], list]:
+    """Write every table (CSV + Markdown) and figure into ``out``; log them to a summary run per experiment.
+    Returns the tables' rows by name and the runs they were built from."""
     client = MlflowClient(tracking_uri=tracking_uri)
     runs = load_runs(client, experiments)
     if not runs:
@@ -59,7 +60,18 @@ def build_report(tracking_uri: str, out: Path, experiments: list[str] | None = N
             for path in files:
                 client.log_artifact(summary.info.run_id, str(path))
             client.set_terminated(summary.info.run_id)
-    return tables
+    return tables, runs
+
+
+def health_summary(runs: list) -> str:
+    """The sweep's learner health in plain words: which jobs look untrained and why ("" when all are ok)."""
+    sick = [r for r in runs if r.health != "ok"]
+    if not sick:
+        return ""
+    lines = [f"Health: {len(sick)} of {len(runs)} jobs look untrained; their curves say little about the strategies."]
+    lines += [f"  {r.dataset} {r.strategy} fold {r.fold} seed {r.seed}: {r.health}" for r in sick]
+    lines.append("  Each job's log says which settings to change (README, \"How a round learns\").")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -73,10 +85,13 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     uri = resolve_uri(args.tracking_uri or configured_uri())
     out = Path(args.out)
-    tables = build_report(uri, out, args.experiment, log_summary=not args.no_summary_run)
+    tables, runs = build_report(uri, out, args.experiment, log_summary=not args.no_summary_run)
     print("Table 1 — test AUROC, incremental vs batch learning (mean ± std over folds):\n")
     print(to_markdown("table1", tables["table1"]))
     print(f"Tables and figures written to {out.resolve()}/ and logged to a 'report' run in MLflow.")
+    health = health_summary(runs)
+    if health:
+        print("\n" + health)
 
 
 if __name__ == "__main__":

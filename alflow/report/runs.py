@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from mlflow.tracking import MlflowClient
 
 from alflow.records import (
-    CURVE_METRICS, RUN_KIND_ACTIVE, RUN_KIND_FULL_POOL, TAG_DATASET, TAG_FOLD, TAG_POOL_SIZE, TAG_RUN_KIND, TAG_SEED,
+    CURVE_METRICS, RUN_KIND_ACTIVE, RUN_KIND_FULL_POOL, TAG_DATASET, TAG_FOLD,
+    TAG_HEALTH, TAG_POOL_SIZE, TAG_RUN_KIND, TAG_SEED,
     TAG_STRATEGY, TAG_SUMMARY,
 )
 
@@ -27,6 +28,7 @@ class RunData:
     kind: str  # RUN_KIND_FULL_POOL for the reference runs, else RUN_KIND_ACTIVE
     pool_size: int
     metrics: dict[str, float]
+    health: str = "ok"  # the learner health check's findings (TAG_HEALTH), "ok" when healthy or not checked
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
 
 
@@ -53,6 +55,7 @@ def load_runs(client: MlflowClient, experiment_names: list[str] | None = None) -
                 run_id=run.info.run_id, experiment_id=exp.experiment_id, dataset=tags.get(TAG_DATASET, "?"),
                 strategy=tags[TAG_STRATEGY], fold=tags.get(TAG_FOLD, "?"), seed=tags.get(TAG_SEED, "0"),
                 kind=_kind(tags), pool_size=int(tags.get(TAG_POOL_SIZE, "0") or 0), metrics=dict(run.data.metrics),
+                health=tags.get(TAG_HEALTH, "ok"),
             )
             for name in CURVE_METRICS:
                 data.curves[name] = sorted((m.step, m.value) for m in client.get_metric_history(data.run_id, name))

@@ -41,3 +41,19 @@ def test_bad_threshold_and_bad_labels_file(tmp_path):
     bad.write_text("images/a.png 1.0 mono\nimages/b.png nope mono\n")
     with pytest.raises(ValueError, match=r"labels.csv:2"):
         read_labels(bad)
+
+
+@pytest.mark.slow
+def test_a_smoke_job_on_elpv_finishes(tmp_path, tracking_uri):
+    from conftest import run_alflow
+    from mlflow.tracking import MlflowClient
+
+    proc = run_alflow(["experiment=smoke", "dataset=elpv", "dataset.image_size=32", "dataset.limit=12",
+                       "al.max_rounds=2", "gallery_size=0", f"dataset.cache_dir={tmp_path / 'cache'}",
+                       f"tracking.uri={tracking_uri}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(tracking_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("alflow").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.tags["dataset"] == "elpv"
+    assert len(client.get_metric_history(run.info.run_id, "test/auroc")) == 2
+    assert run.data.tags["health"]  # the learner health check ran ("ok" or its findings)

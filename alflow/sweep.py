@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,9 @@ class SweepStoreCallback(Callback):
 
     def _announce(self) -> None:
         uri = resolve_uri(self.uri)
-        print(f"\nRuns are in MLflow experiment {self.experiment!r} at {uri}\n"
-              f"Compare the strategies' AUC curves: {ui_command(uri)}  (then open http://127.0.0.1:5000)",
-              flush=True)
+        opens = "" if uri.startswith(("http://", "https://")) else "  (then open http://127.0.0.1:5000)"
+        print(f"\nRuns are in MLflow experiment {self.experiment!r} at {shlex.quote(uri)}\n"
+              f"Compare the strategies' AUC curves: {ui_command(uri)}{opens}", flush=True)
         store_file = os.environ.get(STORE_FILE_ENV)
         if store_file:  # the store as the sweep resolved it: overlays and YAML included
             Path(store_file).write_text(f"{uri}\n{self.experiment}\n")

@@ -115,3 +115,26 @@ def test_report_on_an_empty_store_says_so(tmp_path):
     proc = run_alflow(["--tracking-uri", f"sqlite:///{tmp_path / 'empty.db'}", "--out", str(tmp_path / "r")],
                       cwd=tmp_path, module="alflow.report")
     assert proc.returncode != 0 and "no finished alflow runs" in proc.stderr
+
+
+def test_one_value_has_no_spread_and_prints_n_a():
+    import math
+
+    from alflow.report.tables import mean_std
+    from alflow.report.write import _mean_std
+
+    mean, std, n = mean_std([0.8123])
+    assert mean == 0.8123 and n == 1 and math.isnan(std)
+    assert _mean_std({"mean": mean, "std": std, "n": n}, 4) == "0.8123 ± n/a"
+    assert _mean_std({"mean": 0.5, "std": 0.25, "n": 2}, 2) == "0.50 ± 0.25"
+
+
+def test_ui_hint_is_shell_quoted():
+    import shlex
+
+    from alflow.tracking.store import ui_command
+
+    uri = "sqlite:////tmp/my runs/mlflow.db"
+    command = ui_command(uri)
+    assert shlex.split(command) == ["mlflow", "ui", "--backend-store-uri", uri]
+    assert ui_command("http://127.0.0.1:5000") == "open http://127.0.0.1:5000 in a browser"

@@ -21,7 +21,8 @@ def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
     v = np.array([x for x in values if x is not None and not math.isnan(x)], dtype=float)
     if len(v) == 0:
         return float("nan"), float("nan"), 0
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v)
+    # one value has no spread: NaN (printed "n/a"), not a standard deviation of 0
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), len(v)
 
 
 def _grouped(runs: list[RunData]) -> dict[tuple[str, str], list[RunData]]:

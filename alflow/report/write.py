@@ -27,6 +27,8 @@ def _fmt(value: object, digits: int) -> str:
 def _mean_std(row: Row, digits: int) -> str:
     if row["n"] == 0:
         return "–"
+    if row["n"] == 1:
+        return f"{_fmt(row['mean'], digits)} ± n/a"
     return f"{_fmt(row['mean'], digits)} ± {_fmt(row['std'], digits)}"
 
 

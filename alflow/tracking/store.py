@@ -1,6 +1,8 @@
 """Where runs go: tracking URIs and experiments, made safe for the first job of a sweep."""
 from __future__ import annotations
 
+import shlex
+
 import time
 import urllib.error
 import urllib.request
@@ -20,10 +22,11 @@ def resolve_uri(uri: str, base: str | Path | None = None) -> str:
 
 
 def ui_command(uri: str) -> str:
-    """The command (or the address) that opens the MLflow UI on ``uri``."""
+    """The command (or the address) that opens the MLflow UI on ``uri``; shell-quoted, so a path with
+    spaces pastes as it is."""
     if uri.startswith(("http://", "https://")):
         return f"open {uri} in a browser"
-    return f"mlflow ui --backend-store-uri {uri}"
+    return f"mlflow ui --backend-store-uri {shlex.quote(uri)}"
 
 
 def get_or_create_experiment(client: MlflowClient, name: str, attempts: int = 5) -> str:

@@ -39,6 +39,9 @@ class SweepStoreCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         prepare_store(self.uri, self.experiment)
+        # A rerun into the same sweep folder (hydra.sweep.dir) resumes the jobs that failed there before:
+        # their old failures are not this sweep's.
+        (Path(config.hydra.sweep.dir) / FAILED_JOBS).unlink(missing_ok=True)
 
     def _announce(self) -> None:
         uri = resolve_uri(self.uri)

@@ -214,7 +214,8 @@ class AcquisitionLoop:
         loss = fit(model, self.dataset.images[train_idx], self.pool.labels_of(train_idx), self.train,
                    self.seeds.training(r), self.dataset.images[self.pool.labeled], self.device)
         check_finite(r, "training loss", loss, model)
-        check_finite(r, "model weights", torch.cat([p.detach().flatten() for p in model.parameters()]), model)
+        for weights in model.parameters():  # no concatenated copy of 11 M weights, one check per tensor
+            check_finite(r, "model weights", weights.detach(), model)
         return self.new_version(model), loss
 
     def predict_val_test(self, version: ModelVersion) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,6 +21,8 @@ from collections import defaultdict
 
 from mlflow.tracking import MlflowClient
 
+from alflow.report.tables import area_under_curve
+
 FRACTIONS = (0.05, 0.10, 0.25, 0.50, 1.00)
 
 
@@ -35,14 +37,6 @@ def _fmt(values: list[float]) -> str:
 
 def _at(curve: list[tuple[int, float]], n: float) -> float:
     return next((value for step, value in curve if step >= n), float("nan"))
-
-
-def _area(curve: list[tuple[int, float]], lo: int, hi: int) -> float:
-    pts = [(s, v) for s, v in curve if lo <= s <= hi and not math.isnan(v)]
-    if len(pts) < 2 or hi <= lo:
-        return float("nan")
-    area = sum((s1 - s0) * (v0 + v1) / 2 for (s0, v0), (s1, v1) in zip(pts, pts[1:]))
-    return area / (pts[-1][0] - pts[0][0])
 
 
 def rows(client: MlflowClient, experiment: str) -> list[list[str]]:
@@ -68,7 +62,8 @@ def rows(client: MlflowClient, experiment: str) -> list[list[str]]:
         cells = [_fmt([_at(c, f * p) for p, c, _ in group]) for f in FRACTIONS]
         lo = max(c[0][0] for _, c, _ in group if c)
         hi = min(c[-1][0] for _, c, _ in group if c)
-        area = _fmt([_area(c, lo, hi) for _, c, _ in group])
+        # the report's own area (trapezoids / width), over the range every run of the group covers
+        area = _fmt([area_under_curve([(x, v) for x, v in c if lo <= x <= hi]) for _, c, _ in group])
         per_round = statistics.mean(s for _, _, secs in group for s in secs) if group else float("nan")
         out.append([experiment, strategy, str(len(group)), *cells, f"{area} ({lo}–{hi})", _fmt(reference),
                     f"{per_round:.1f}"])

@@ -34,8 +34,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from skimage.metrics import structural_similarity
+from conf_dataset import dataset_from_conf  # benchmarks/ is on sys.path when run as a script
 
-from alflow.data import build_synthetic
 from alflow.explain import ssim_batch
 from alflow.loop import ScoringPass
 from alflow.model import build_resnet18, normalize
@@ -185,7 +185,7 @@ def main() -> None:
         args.pool = 400
     keep_large_buffers_on_heap()
 
-    images = build_synthetic(n_images=args.pool, image_size=args.size, seed=0).images
+    images = dataset_from_conf(f"dataset.n_images={args.pool}", f"dataset.image_size={args.size}").images
     torch.manual_seed(0)
     net = build_resnet18(2).eval()
     with torch.no_grad():

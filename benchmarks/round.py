@@ -17,8 +17,9 @@ from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
+from conf_dataset import dataset_from_conf  # benchmarks/ is on sys.path when run as a script
 
-from alflow.data import KFold, build_synthetic
+from alflow.data import KFold
 from alflow.loop import TrainSettings, score_images, train_round
 from alflow.model import DefectClassifier
 from alflow.model.speed import keep_large_buffers_on_heap
@@ -44,8 +45,8 @@ def clock(fn):
 
 
 def one_size(size: int, n_images: int, labeled: int, min_steps: int) -> dict[str, float]:
-    ds = build_synthetic(n_images=n_images, image_size=size, seed=0)
-    split = KFold(k=10, index=0).split(ds.labels)
+    ds = dataset_from_conf(f"dataset.n_images={n_images}", f"dataset.image_size={size}")
+    split = KFold(k=10, index=0, seed=0).split(ds.labels)
     lab, unl = split.pool[:labeled], split.pool[labeled:]
     new = lab[-32:]
     # the paper's budget (min_steps a round, the new batch only), settings from their one home in conf/

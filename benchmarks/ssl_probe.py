@@ -23,11 +23,11 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 from sklearn.linear_model import LogisticRegression
+from conf_dataset import dataset_from_conf  # benchmarks/ is on sys.path when run as a script
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from alflow.data import KFold
-from alflow.data.elpv import build_elpv
 from alflow.model import build_resnet18, normalize
 from alflow.model.backbones import imagenet_state, ssl_backbone
 from alflow.model.ssl import SSLSettings
@@ -72,7 +72,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
-    ds = build_elpv("elpv", args.image_size, 0.5, "stretch")
+    ds = dataset_from_conf("dataset=elpv", f"dataset.image_size={args.image_size}")
     split = KFold(k=10, index=args.fold, seed=0).split(ds.labels)
     labels = ds.labels.numpy()
     base = OmegaConf.to_container(OmegaConf.load(CONF).ssl)

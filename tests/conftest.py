@@ -36,6 +36,48 @@ def group_defaults(group: str, option: str, **overrides) -> dict:
     return values
 
 
+def dataset_settings(option: str, **overrides) -> dict:
+    """``conf/dataset/<option>.yaml`` resolved as a job would see it (seed 0; the cache folder from
+    ALFLOW_CACHE_DIR at call time), without Hydra keys, ``overrides`` on top."""
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.load(REPO / "conf" / "dataset" / f"{option}.yaml")
+    values = OmegaConf.to_container(OmegaConf.create({"seed": 0, "dataset": raw}).dataset, resolve=True)
+    values = {k: v for k, v in values.items() if not k.startswith("_")}
+    values.update(overrides)
+    return values
+
+
+def synthetic_dataset(**overrides):
+    from alflow.data import build_synthetic
+
+    return build_synthetic(**dataset_settings("synthetic", **overrides))
+
+
+def folder_dataset(root, negative_classes, **overrides):
+    from alflow.data import build_folder
+
+    return build_folder(**dataset_settings("folder", root=root, negative_classes=negative_classes, **overrides))
+
+
+def ksdd_dataset(root, **overrides):
+    from alflow.data import build_ksdd
+
+    return build_ksdd(**dataset_settings("ksdd", root=root, **overrides))
+
+
+def ksdd2_dataset(root, **overrides):
+    from alflow.data import build_ksdd2
+
+    return build_ksdd2(**dataset_settings("ksdd2", root=root, **overrides))
+
+
+def elpv_dataset(**overrides):
+    from alflow.data.elpv import build_elpv
+
+    return build_elpv(**dataset_settings("elpv", **overrides))
+
+
 def classifier(**overrides):
     """A DefectClassifier with conf/model/resnet18.yaml's values, ``overrides`` on top."""
     from alflow.model import DefectClassifier
@@ -62,9 +104,7 @@ def tracking_uri(tmp_path):
 
 @pytest.fixture(scope="session")
 def tiny_dataset():
-    from alflow.data import build_synthetic
-
-    return build_synthetic(n_images=120, image_size=32, defect_fraction=0.25, seed=0)
+    return synthetic_dataset(n_images=120, image_size=32, defect_fraction=0.25, seed=0)
 
 
 @dataclass

@@ -14,7 +14,9 @@ import torch
 from PIL import Image
 
 import alflow.data.cache as cache_mod
-from alflow.data import BadImageError, InspectionDataset, build_folder, build_ksdd, build_ksdd2, decode_image
+from conftest import folder_dataset, ksdd2_dataset, ksdd_dataset
+
+from alflow.data import BadImageError, InspectionDataset, decode_image
 from alflow.data.decode import read_mask
 
 REPO = Path(__file__).resolve().parent.parent
@@ -199,8 +201,8 @@ def test_a_folder_of_16_bit_frames_equals_its_8_bit_export(tmp_path):
         for c in ("good", "scratch"):
             Image.fromarray(frame.astype(np.uint16)).save(tmp_path / "raw" / c / f"{i}.png")
             save(np.rint(frame * 255.0 / 4095).astype(np.uint8), tmp_path / "export" / c / f"{i}.png", "L")
-    raw = build_folder(tmp_path / "raw", ["good"], image_size=32, cache_dir=None)
-    export = build_folder(tmp_path / "export", ["good"], image_size=32, cache_dir=None)
+    raw = folder_dataset(tmp_path / "raw", ["good"], image_size=32, cache_dir=None)
+    export = folder_dataset(tmp_path / "export", ["good"], image_size=32, cache_dir=None)
     assert torch.equal(raw.images, export.images)
 
 
@@ -272,7 +274,7 @@ def check_dataset(ds: InspectionDataset, n: int, n_defects: int, size: int) -> N
 
 def test_ksdd2(ksdd2_root):
     root, info = ksdd2_root
-    ds = build_ksdd2(root, image_size=32, cache_dir=None)
+    ds = ksdd2_dataset(root, image_size=32, cache_dir=None)
     check_dataset(ds, 40, info["defects"], 32)
     assert info["defects"] == 12 and ds.name == "ksdd2"
     assert ds.class_counts() == {"defect": 12, "good": 28}
@@ -280,15 +282,15 @@ def test_ksdd2(ksdd2_root):
     # the blob of a defect is bright in the decoded picture, whatever the file's mode
     for i in np.flatnonzero(ds.labels.numpy()):
         assert ds.images[i].max() >= 200
-    train = build_ksdd2(root, image_size=32, split="train", cache_dir=None)
-    test = build_ksdd2(root, image_size=32, split="test", cache_dir=None)
+    train = ksdd2_dataset(root, image_size=32, split="train", cache_dir=None)
+    test = ksdd2_dataset(root, image_size=32, split="test", cache_dir=None)
     assert (len(train), int(train.labels.sum()), len(test), int(test.labels.sum())) == (24, 7, 16, 5)
     assert torch.equal(torch.cat([train.images, test.images]), ds.images)
 
 
 def test_ksdd(tmp_path):
     info = make_ksdd(tmp_path / "ksdd")
-    ds = build_ksdd(tmp_path / "ksdd", image_size=16, cache_dir=None)
+    ds = ksdd_dataset(tmp_path / "ksdd", image_size=16, cache_dir=None)
     check_dataset(ds, 40, info["defects"], 16)
     assert info["defects"] == 11 and ds.class_counts() == {"defect": 11, "good": 29}
     assert ds.labels.tolist()[:8] == [1, 0, 0, 1, 0, 0, 1, 0]  # kos01 Part0..Part7, in order
@@ -296,25 +298,25 @@ def test_ksdd(tmp_path):
 
 def test_folder(tmp_path):
     info = make_folder(tmp_path / "mvtec")
-    ds = build_folder(tmp_path / "mvtec", ["good"], exclude="*_GT.png", image_size=16, cache_dir=None)
+    ds = folder_dataset(tmp_path / "mvtec", ["good"], exclude="*_GT.png", image_size=16, cache_dir=None)
     check_dataset(ds, 40, 12, 16)
     assert ds.name == "folder" and ds.class_counts() == {"crack": 6, "good": 28, "scratch": 6}
     assert ds.labels.tolist() == [int(c != "good") for c in ds.classes]
     # without the exclude the masks beside the defects are taken as images of their class
-    with_masks = build_folder(tmp_path / "mvtec", "good", image_size=16, cache_dir=None)
+    with_masks = folder_dataset(tmp_path / "mvtec", "good", image_size=16, cache_dir=None)
     assert with_masks.class_counts() == {"crack": 12, "good": 28, "scratch": 12}
     # a narrower pattern: only the top level of each class folder
-    top = build_folder(tmp_path / "mvtec", ["good"], pattern="*.png", exclude=["*_GT.png"], image_size=16,
+    top = folder_dataset(tmp_path / "mvtec", ["good"], pattern="*.png", exclude=["*_GT.png"], image_size=16,
                        cache_dir=None)
     assert 0 < len(top) < 40 and all("sub" not in c for c in top.classes)
-    two_negatives = build_folder(tmp_path / "mvtec", ["good", "crack"], exclude="*_GT.png", image_size=16,
+    two_negatives = folder_dataset(tmp_path / "mvtec", ["good", "crack"], exclude="*_GT.png", image_size=16,
                                  cache_dir=None)
     assert int(two_negatives.labels.sum()) == 6
 
 
 def test_pad_mode_dataset(ksdd2_root):
     root, _ = ksdd2_root
-    ds = build_ksdd2(root, image_size=32, resize="pad", split="test", cache_dir=None)
+    ds = ksdd2_dataset(root, image_size=32, resize="pad", split="test", cache_dir=None)
     assert (ds.images[:, :, :, :10] == 0).all() and (ds.images[:, :, :, 22:] == 0).all()
     assert (ds.images[:, :, :, 10:22].amax(dim=(1, 2, 3)) > 0).all()
 
@@ -337,18 +339,18 @@ def count_decodes(monkeypatch):
 def test_cache_hit_and_invalidation(ksdd2_root, tmp_path, count_decodes):
     root, info = ksdd2_root
     cache_dir = tmp_path / "cache"  # $ALFLOW_CACHE_DIR: the default cache_dir
-    first = build_ksdd2(root, image_size=32)
+    first = ksdd2_dataset(root, image_size=32)
     assert len(count_decodes) == 40 and len(list(cache_dir.glob("*.pt"))) == 1
     count_decodes.clear()
-    second = build_ksdd2(root, image_size=32)
+    second = ksdd2_dataset(root, image_size=32)
     assert count_decodes == []  # nothing decoded, masks not even opened
     assert torch.equal(first.images, second.images) and torch.equal(first.labels, second.labels)
     assert first.classes == second.classes
 
-    build_ksdd2(root, image_size=16)  # another size: decoded again, cached beside
+    ksdd2_dataset(root, image_size=16)  # another size: decoded again, cached beside
     assert len(count_decodes) == 40 and len(list(cache_dir.glob("*.pt"))) == 2
     count_decodes.clear()
-    build_ksdd2(root, image_size=32, resize="pad")
+    ksdd2_dataset(root, image_size=32, resize="pad")
     assert len(count_decodes) == 40
     count_decodes.clear()
 
@@ -359,44 +361,44 @@ def test_cache_hit_and_invalidation(ksdd2_root, tmp_path, count_decodes):
     save(img, target, "RGB")
     Image.fromarray(m, "L").save(mask)
     os.utime(target, ns=(1_000_000_000, 1_000_000_000))
-    third = build_ksdd2(root, image_size=32)
+    third = ksdd2_dataset(root, image_size=32)
     assert len(count_decodes) == 40
     assert int(third.labels.sum()) == int(first.labels.sum()) + (1 - int(first.labels[3]))
     count_decodes.clear()
     # a removed image (and its mask) too
     target.unlink()
     mask.unlink()
-    assert len(build_ksdd2(root, image_size=32)) == 39 and len(count_decodes) == 39
+    assert len(ksdd2_dataset(root, image_size=32)) == 39 and len(count_decodes) == 39
 
 
 def test_cache_disabled_and_explicit_dir(ksdd2_root, tmp_path, count_decodes):
     root, _ = ksdd2_root
-    build_ksdd2(root, image_size=16, split="test", cache_dir=None)
-    build_ksdd2(root, image_size=16, split="test", cache_dir=None)
+    ksdd2_dataset(root, image_size=16, split="test", cache_dir=None)
+    ksdd2_dataset(root, image_size=16, split="test", cache_dir=None)
     assert len(count_decodes) == 32 and not (tmp_path / "cache").exists()
     count_decodes.clear()
-    build_ksdd2(root, image_size=16, split="test", cache_dir=tmp_path / "mine")
-    build_ksdd2(root, image_size=16, split="test", cache_dir=str(tmp_path / "mine"))
+    ksdd2_dataset(root, image_size=16, split="test", cache_dir=tmp_path / "mine")
+    ksdd2_dataset(root, image_size=16, split="test", cache_dir=str(tmp_path / "mine"))
     assert len(count_decodes) == 16 and len(list((tmp_path / "mine").glob("ksdd2-16px-*.pt"))) == 1
 
 
 def test_damaged_cache_file_is_decoded_again(ksdd2_root, tmp_path, count_decodes, caplog):
     root, _ = ksdd2_root
-    first = build_ksdd2(root, image_size=16, split="test")
+    first = ksdd2_dataset(root, image_size=16, split="test")
     (cached,) = (tmp_path / "cache").glob("*.pt")
     cached.write_bytes(b"garbage")
     count_decodes.clear()
     with caplog.at_level(logging.WARNING, logger="alflow"):
-        again = build_ksdd2(root, image_size=16, split="test")
+        again = ksdd2_dataset(root, image_size=16, split="test")
     assert len(count_decodes) == 16 and torch.equal(first.images, again.images)
     assert "ignoring unreadable cache file" in caplog.text and str(cached) in caplog.text
 
 
 def test_folder_cache_keeps_labels_of_current_negative_classes(tmp_path, count_decodes):
     make_folder(tmp_path / "f")
-    a = build_folder(tmp_path / "f", ["good"], exclude="*_GT.png", image_size=16)
+    a = folder_dataset(tmp_path / "f", ["good"], exclude="*_GT.png", image_size=16)
     count_decodes.clear()
-    b = build_folder(tmp_path / "f", ["good", "crack"], exclude="*_GT.png", image_size=16)
+    b = folder_dataset(tmp_path / "f", ["good", "crack"], exclude="*_GT.png", image_size=16)
     assert count_decodes == [] and torch.equal(a.images, b.images)  # same files: cache hit
     assert int(a.labels.sum()) == 12 and int(b.labels.sum()) == 6
 
@@ -404,7 +406,8 @@ def test_folder_cache_keeps_labels_of_current_negative_classes(tmp_path, count_d
 def test_progress_is_logged_every_tenth_when_not_a_tty(tmp_path, caplog):
     path = save(surface(0, 16, 16, False)[0], tmp_path / "x.png", "L")
     with caplog.at_level(logging.INFO, logger="alflow"):
-        out = cache_mod.load_images([path] * 120, 16, cache_dir=None, name="many")
+        out = cache_mod.load_images([path] * 120, 16, "stretch", cache_dir=None, on_bad_image="error", bit_depth="auto",
+                                        max_pixels=None, name="many")
     assert out.images.shape == (120, 3, 16, 16) and out.kept == list(range(120)) and out.labels is None
     steps = [r.getMessage() for r in caplog.records if r.getMessage().endswith("%)")]
     assert steps[0] == "many: decoded 12/120 images (10%)" and steps[-1] == "many: decoded 120/120 images (100%)"
@@ -418,15 +421,15 @@ def test_truncated_image_in_dataset_error_or_skip(ksdd2_root, caplog):
     bad = info["images"][5]
     truncate(bad)
     with pytest.raises(BadImageError) as err:
-        build_ksdd2(root, image_size=16)
+        ksdd2_dataset(root, image_size=16)
     assert str(bad) in str(err.value) and "on_bad_image=skip" in str(err.value)
     with caplog.at_level(logging.WARNING, logger="alflow"):
-        ds = build_ksdd2(root, image_size=16, on_bad_image="skip")
+        ds = ksdd2_dataset(root, image_size=16, on_bad_image="skip")
     assert len(ds) == 39 and ds.skipped == [str(bad)]
     assert "skipped 1 of 40" in caplog.text and str(bad) in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="alflow"):  # a cache hit still reports the skipped file
-        again = build_ksdd2(root, image_size=16, on_bad_image="skip")
+        again = ksdd2_dataset(root, image_size=16, on_bad_image="skip")
     assert again.skipped == [str(bad)] and str(bad) in caplog.text and torch.equal(again.labels, ds.labels)
 
 
@@ -435,27 +438,27 @@ def test_truncated_mask_names_the_mask(ksdd2_root):
     mask = info["images"][2].with_name(info["images"][2].stem + "_GT.png")
     truncate(mask, 0.3)
     with pytest.raises(BadImageError, match="it is the mask of") as err:
-        build_ksdd2(root, image_size=16, cache_dir=None)
+        ksdd2_dataset(root, image_size=16, cache_dir=None)
     assert str(mask) in str(err.value)
-    assert build_ksdd2(root, image_size=16, cache_dir=None, on_bad_image="skip").skipped == [str(mask)]
+    assert ksdd2_dataset(root, image_size=16, cache_dir=None, on_bad_image="skip").skipped == [str(mask)]
 
 
 def test_folder_and_ksdd_skip(tmp_path):
     info = make_folder(tmp_path / "f")
     truncate(info["images"][0])
-    ds = build_folder(tmp_path / "f", ["good"], exclude="*_GT.png", image_size=16, on_bad_image="skip")
+    ds = folder_dataset(tmp_path / "f", ["good"], exclude="*_GT.png", image_size=16, on_bad_image="skip")
     assert len(ds) == 39 and ds.skipped == [str(info["images"][0])] and ds.class_counts()["good"] == 27
     info = make_ksdd(tmp_path / "k")
     truncate(info["images"][7])
     with pytest.raises(BadImageError, match=str(info["images"][7])):
-        build_ksdd(tmp_path / "k", image_size=16)
+        ksdd_dataset(tmp_path / "k", image_size=16)
 
 
 # --------------------------------------------------------------------------- bad inputs
 
 def test_bad_roots(tmp_path):
     missing = tmp_path / "nope"
-    for build in (build_ksdd2, build_ksdd, lambda r, **kw: build_folder(r, ["good"], **kw)):
+    for build in (ksdd2_dataset, ksdd_dataset, lambda r, **kw: folder_dataset(r, ["good"], **kw)):
         with pytest.raises(FileNotFoundError, match=f"dataset.root {missing} does not exist"):
             build(missing, image_size=16)
         (tmp_path / "empty").mkdir(exist_ok=True)
@@ -473,59 +476,59 @@ def test_ksdd2_bad_layouts(tmp_path, ksdd2_root):
     (tmp_path / "only_train" / "train").mkdir(parents=True)
     Image.new("L", (4, 4)).save(tmp_path / "only_train" / "train" / "1_GT.png")
     with pytest.raises(FileNotFoundError, match=r"only_train/test not found.*dataset.split=train"):
-        build_ksdd2(tmp_path / "only_train", image_size=16)
+        ksdd2_dataset(tmp_path / "only_train", image_size=16)
     with pytest.raises(ValueError, match=r"no images \(ID.png beside ID_GT.png\) in .*only_train/train"):
-        build_ksdd2(tmp_path / "only_train", image_size=16, split="train")
+        ksdd2_dataset(tmp_path / "only_train", image_size=16, split="train")
     with pytest.raises(ValueError, match="dataset.split must be one of"):
-        build_ksdd2(root, split="val")
+        ksdd2_dataset(root, split="val")
     mask = info["images"][4].with_name(info["images"][4].stem + "_GT.png")
     Image.new("L", (24, 60)).save(mask)
     with pytest.raises(ValueError, match=rf"mask {mask} is 24x60 but image is 24x64"):
-        build_ksdd2(root, image_size=16)
+        ksdd2_dataset(root, image_size=16)
     with pytest.raises(ValueError, match=rf"mask {mask} is 24x60"):  # not a bad file: skip does not hide it
-        build_ksdd2(root, image_size=16, on_bad_image="skip")
+        ksdd2_dataset(root, image_size=16, on_bad_image="skip")
     mask.unlink()
     with pytest.raises(FileNotFoundError, match=rf"missing mask for {info['images'][4]}"):
-        build_ksdd2(root, image_size=16)
+        ksdd2_dataset(root, image_size=16)
 
 
 def test_ksdd_bad_layouts(tmp_path):
     (tmp_path / "flat").mkdir()
     Image.new("L", (4, 4)).save(tmp_path / "flat" / "Part0.jpg")
     with pytest.raises(ValueError, match="no sub-folders"):
-        build_ksdd(tmp_path / "flat", image_size=16)
+        ksdd_dataset(tmp_path / "flat", image_size=16)
     (tmp_path / "flat" / "kos01").mkdir()
     with pytest.raises(ValueError, match="no images"):
-        build_ksdd(tmp_path / "flat", image_size=16)
+        ksdd_dataset(tmp_path / "flat", image_size=16)
     info = make_ksdd(tmp_path / "k", folders=2)
     label = info["images"][1].with_name("Part1_label.bmp")
     Image.new("L", (10, 10)).save(label)
     with pytest.raises(ValueError, match=rf"mask {label} is 10x10 but image is 20x48"):
-        build_ksdd(tmp_path / "k", image_size=16)
+        ksdd_dataset(tmp_path / "k", image_size=16)
     label.unlink()
     with pytest.raises(FileNotFoundError, match=rf"missing mask for {info['images'][1]}"):
-        build_ksdd(tmp_path / "k", image_size=16)
+        ksdd_dataset(tmp_path / "k", image_size=16)
 
 
 def test_folder_bad_inputs(tmp_path):
     root = tmp_path / "f"
     make_folder(root)
     with pytest.raises(ValueError, match=r"unknown class 'ok'.* are \['crack', 'good', 'scratch'\]"):
-        build_folder(root, ["ok"])
+        folder_dataset(root, ["ok"])
     with pytest.raises(ValueError, match="negative_classes is empty"):
-        build_folder(root, [])
+        folder_dataset(root, [])
     with pytest.raises(ValueError, match=r"no image files match pattern '\*\*/\*.jpg'.*of " + str(root)):
-        build_folder(root, ["good"], pattern="**/*.jpg")
+        folder_dataset(root, ["good"], pattern="**/*.jpg")
     with pytest.raises(ValueError, match=r"only one binary class.*all defect"):
-        build_folder(root, ["good"], pattern="**/*_GT.png")  # masks exist for defect classes only
+        folder_dataset(root, ["good"], pattern="**/*_GT.png")  # masks exist for defect classes only
     with pytest.raises(ValueError, match=r"only one binary class.*all negative"):
-        build_folder(root, ["good", "crack", "scratch"])
+        folder_dataset(root, ["good", "crack", "scratch"])
     with pytest.raises(ValueError, match="not a relative glob"):
-        build_folder(root, ["good"], pattern="")
+        folder_dataset(root, ["good"], pattern="")
     (tmp_path / "flat").mkdir()
     (tmp_path / "flat" / "a.png").write_bytes(b"x")
     with pytest.raises(ValueError, match="no class folders"):
-        build_folder(tmp_path / "flat", ["good"])
+        folder_dataset(tmp_path / "flat", ["good"])
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -535,7 +538,7 @@ def test_folder_bad_inputs(tmp_path):
 ])
 def test_bad_settings(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        build_ksdd2(tmp_path, **kwargs)
+        ksdd2_dataset(tmp_path, **kwargs)
 
 
 # --------------------------------------------------------------------------- end to end

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alflow.data import KFold, build_folder
+from conftest import folder_dataset
+
+from alflow.data import KFold
 from alflow.data.stats import duplicate_report, split_statistics, statistics_metrics
 
 
@@ -33,7 +35,7 @@ def groups_by_name(dataset):
 
 
 def test_copies_are_found_by_content_and_reported_in_the_statistics(tmp_path, caplog):
-    ds = build_folder(make_folder_with_copies(tmp_path / "data"), ["good"], image_size=16, cache_dir=None)
+    ds = folder_dataset(make_folder_with_copies(tmp_path / "data"), ["good"], image_size=16, cache_dir=None)
     assert len(ds) == 36
     assert groups_by_name(ds) == [["good/000.png", "good/copy_of_000.png"], ["good/001.png", "good/copy_of_001.png"],
                                   ["good/002.png", "good/copy_of_002.png"], ["good/003.png", "good/003_again.tif"],
@@ -51,7 +53,7 @@ def test_copies_are_found_by_content_and_reported_in_the_statistics(tmp_path, ca
 
 
 def test_duplicates_error_stops_naming_the_files_and_what_works(tmp_path):
-    ds = build_folder(make_folder_with_copies(tmp_path / "data"), ["good"], image_size=16, cache_dir=None,
+    ds = folder_dataset(make_folder_with_copies(tmp_path / "data"), ["good"], image_size=16, cache_dir=None,
                       duplicates="error")
     split = KFold(k=5, index=0, seed=0).split(ds.labels)
     across = [g for g in duplicate_report(ds, split)["list"] if len(set(g["roles"])) > 1]
@@ -65,7 +67,7 @@ def test_duplicates_error_stops_naming_the_files_and_what_works(tmp_path):
 def test_keep_one_keeps_the_first_copy_and_lists_the_others(tmp_path, caplog):
     root = make_folder_with_copies(tmp_path / "data")
     with caplog.at_level(logging.WARNING, logger="alflow"):
-        ds = build_folder(root, ["good"], image_size=16, cache_dir=tmp_path / "cache", duplicates="keep_one")
+        ds = folder_dataset(root, ["good"], image_size=16, cache_dir=tmp_path / "cache", duplicates="keep_one")
     assert len(ds) == 30 and ds.duplicate_groups() == []
     assert sorted(p.rsplit("/", 1)[-1] for p in ds.skipped) == ["000_copy0.png", "000_copy1.png", "003_again.tif",
                                                                  "copy_of_000.png", "copy_of_001.png",
@@ -74,18 +76,18 @@ def test_keep_one_keeps_the_first_copy_and_lists_the_others(tmp_path, caplog):
     stats = split_statistics(ds, KFold(k=5, index=0, seed=0).split(ds.labels))
     assert stats["duplicates"]["groups"] == 0
     # from the cache: the same digests, so the same answer
-    again = build_folder(root, ["good"], image_size=16, cache_dir=tmp_path / "cache", duplicates="keep_one")
+    again = folder_dataset(root, ["good"], image_size=16, cache_dir=tmp_path / "cache", duplicates="keep_one")
     assert again.files == ds.files and again.skipped == ds.skipped
 
 
 def test_duplicates_setting_is_checked(tmp_path):
     with pytest.raises(ValueError, match=r"dataset.duplicates must be one of \['error', 'warn', 'keep_one'\]"):
-        build_folder(make_folder_with_copies(tmp_path / "data"), ["good"], image_size=16, cache_dir=None,
+        folder_dataset(make_folder_with_copies(tmp_path / "data"), ["good"], image_size=16, cache_dir=None,
                      duplicates="drop")
 
 
 def test_a_dataset_without_copies_reports_none(tmp_path, caplog):
-    ds = build_folder(make_folder_with_copies(tmp_path / "data", 20, 10), ["good"], image_size=16, cache_dir=None,
+    ds = folder_dataset(make_folder_with_copies(tmp_path / "data", 20, 10), ["good"], image_size=16, cache_dir=None,
                       duplicates="keep_one")
     with caplog.at_level(logging.WARNING, logger="alflow"):
         stats = split_statistics(ds, KFold(k=5, index=0, seed=0).split(ds.labels))

@@ -4,13 +4,15 @@ import sys
 import pytest
 import torch
 
-from alflow.data.elpv import build_elpv, read_labels
+from conftest import elpv_dataset
+
+from alflow.data.elpv import read_labels
 
 pytest.importorskip("elpv_dataset", reason="the elpv extra is part of dev")
 
 
 def test_labels_follow_the_threshold_and_classes_keep_probability_and_type(tmp_path):
-    ds = build_elpv("elpv", image_size=32, defect_threshold=0.5, resize="stretch", cache_dir=tmp_path, limit=3)
+    ds = elpv_dataset(image_size=32, defect_threshold=0.5, resize="stretch", cache_dir=tmp_path, limit=3)
     assert len(ds) == 24  # 3 per class x (mono, poly) x (0, 1/3, 2/3, 1)
     for cls, y in zip(ds.classes, ds.labels.tolist()):
         p = float(cls.split("-p")[1])
@@ -18,12 +20,12 @@ def test_labels_follow_the_threshold_and_classes_keep_probability_and_type(tmp_p
     assert ds.images.shape == (24, 3, 32, 32) and ds.images.dtype == torch.uint8
     # grey cells: the three channels are equal
     assert torch.equal(ds.images[:, 0], ds.images[:, 2])
-    strict = build_elpv("elpv", image_size=32, defect_threshold=1.0, resize="stretch", cache_dir=tmp_path, limit=3)
+    strict = elpv_dataset(image_size=32, defect_threshold=1.0, resize="stretch", cache_dir=tmp_path, limit=3)
     assert int(strict.labels.sum()) == 6  # only probability 1
 
 
 def test_whole_set_counts(tmp_path):
-    ds = build_elpv("elpv", image_size=16, defect_threshold=0.5, resize="stretch", cache_dir=None)
+    ds = elpv_dataset(image_size=16, defect_threshold=0.5, resize="stretch", cache_dir=None)
     assert len(ds) == 2624
     assert int(ds.labels.sum()) == 56 + 313 + 50 + 402
 
@@ -31,12 +33,12 @@ def test_whole_set_counts(tmp_path):
 def test_missing_package_names_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "elpv_dataset", None)  # import fails as if not installed
     with pytest.raises(ModuleNotFoundError, match="pip install elpv-dataset"):
-        build_elpv("elpv", image_size=32, defect_threshold=0.5, resize="stretch", cache_dir=None)
+        elpv_dataset(image_size=32, defect_threshold=0.5, resize="stretch", cache_dir=None)
 
 
 def test_bad_threshold_and_bad_labels_file(tmp_path):
     with pytest.raises(ValueError, match="dataset.defect_threshold"):
-        build_elpv("elpv", image_size=32, defect_threshold=0.0, resize="stretch", cache_dir=None)
+        elpv_dataset(image_size=32, defect_threshold=0.0, resize="stretch", cache_dir=None)
     bad = tmp_path / "labels.csv"
     bad.write_text("images/a.png 1.0 mono\nimages/b.png nope mono\n")
     with pytest.raises(ValueError, match=r"labels.csv:2"):

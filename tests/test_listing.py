@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alflow.data import BadImageError, KFold, build_folder, build_ksdd2, decode_image
+from conftest import folder_dataset, ksdd2_dataset
+
+from alflow.data import BadImageError, KFold, decode_image
 from alflow.data.stats import split_statistics
 
 
@@ -51,7 +53,7 @@ def messy(tmp_path):
 def test_every_image_under_the_root_is_used_or_listed_with_its_reason(messy, caplog):
     root, used, left = messy
     with caplog.at_level(logging.WARNING, logger="alflow"):
-        ds = build_folder(root, ["good"], exclude=["*_GT.png"], image_size=16, cache_dir=None)
+        ds = folder_dataset(root, ["good"], exclude=["*_GT.png"], image_size=16, cache_dir=None)
     linked = root / "good" / "linked_batch"
     expected = sorted(str(p) if "elsewhere" not in str(p) else str(linked / p.name) for p in used)
     assert sorted(ds.files) == expected  # nested, linked and mixed-case files are all used, once
@@ -70,7 +72,7 @@ def test_every_image_under_the_root_is_used_or_listed_with_its_reason(messy, cap
 
 def test_a_pattern_matches_any_case_and_lists_what_it_leaves(messy):
     root, _, _ = messy
-    ds = build_folder(root, ["good"], pattern="**/*.png", exclude=["*_GT.png"], image_size=16, cache_dir=None)
+    ds = folder_dataset(root, ["good"], pattern="**/*.png", exclude=["*_GT.png"], image_size=16, cache_dir=None)
     names = {os.path.basename(f) for f in ds.files}
     assert "UPPER.PNG" in names and "Mixed.JpG" not in names
     jpg = str(root / "good" / "Mixed.JpG")
@@ -87,7 +89,7 @@ def test_ksdd2_lists_images_outside_its_layout(tmp_path, caplog):
             Image.fromarray(mask).save(root / split / f"{i}_GT.png")
     extra = png(root / "train" / "extra.jpg", 9, suffix_format="JPEG")
     with caplog.at_level(logging.WARNING, logger="alflow"):
-        ds = build_ksdd2(root, image_size=16, cache_dir=None)
+        ds = ksdd2_dataset(root, image_size=16, cache_dir=None)
     assert list(ds.left_out) == [str(extra)] and str(extra) in caplog.text
     assert "KolektorSDD2" in ds.left_out[str(extra)]
 
@@ -113,7 +115,7 @@ def test_huge_images_in_a_folder_are_skipped_naming_the_setting_or_admitted(tmp_
         png(tmp_path / "d" / "bad" / f"{i}.png", 10 + i)
     big = png(tmp_path / "d" / "bad" / "huge.png", 99, size=(50, 60))
     with caplog.at_level(logging.WARNING, logger="alflow"):
-        skipped = build_folder(tmp_path / "d", ["good"], image_size=16, cache_dir=None, on_bad_image="skip")
+        skipped = folder_dataset(tmp_path / "d", ["good"], image_size=16, cache_dir=None, on_bad_image="skip")
     assert skipped.skipped == [str(big)] and "dataset.max_pixels=3000" in caplog.text
-    admitted = build_folder(tmp_path / "d", ["good"], image_size=16, cache_dir=None, max_pixels=3000)
+    admitted = folder_dataset(tmp_path / "d", ["good"], image_size=16, cache_dir=None, max_pixels=3000)
     assert len(admitted) == 9 and str(big) in admitted.files

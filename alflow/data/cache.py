@@ -85,13 +85,17 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path | None:
     return Path(cache_dir).expanduser()
 
 
-def check_settings(image_size: int, resize: str, on_bad_image: str, bit_depth: int | str = "auto",
-                   duplicates: str = "warn", max_pixels: int | None = None) -> None:
-    """ValueError naming the ``dataset.`` key of the first invalid setting."""
-    check_bit_depth(bit_depth)
-    check_max_pixels(max_pixels)
+def check_duplicates(duplicates: str) -> None:
+    """ValueError naming ``dataset.duplicates`` when it is not one of DUPLICATES."""
     if duplicates not in DUPLICATES:
         raise ValueError(f"dataset.duplicates must be one of {list(DUPLICATES)}, got {duplicates!r}")
+
+
+def check_settings(image_size: int, resize: str, on_bad_image: str, bit_depth: int | str,
+                   max_pixels: int | None) -> None:
+    """ValueError naming the ``dataset.`` key of the first invalid decoding setting."""
+    check_bit_depth(bit_depth)
+    check_max_pixels(max_pixels)
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
         raise ValueError(f"dataset.image_size must be an integer >= 16, got {image_size!r}")
     check_resize(resize)
@@ -195,17 +199,16 @@ def _write_cache(cache_file: Path, payload: dict) -> bool:
         return False
 
 
-def load_images(paths: Sequence[str | os.PathLike], image_size: int, resize: str = "stretch", *,
-                masks: Sequence[str | os.PathLike] | None = None,
-                cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR, on_bad_image: str = "error",
-                name: str = "images", settings: Mapping | None = None, bit_depth: int | str = "auto",
-                max_pixels: int | None = None) -> DecodedFiles:
+def load_images(paths: Sequence[str | os.PathLike], image_size: int, resize: str, *,
+                cache_dir: str | os.PathLike | None, on_bad_image: str, bit_depth: int | str, max_pixels: int | None,
+                masks: Sequence[str | os.PathLike] | None = None, name: str = "images",
+                settings: Mapping | None = None) -> DecodedFiles:
     """Decode ``paths`` (each with its defect mask when ``masks`` is given) once, or read them from the cache.
 
     Raises BadImageError naming the file (on_bad_image="error"), MaskSizeError for a mask of
     another size than its image, ValueError when no file at all could be decoded.
     """
-    check_settings(image_size, resize, on_bad_image, bit_depth, max_pixels=max_pixels)
+    check_settings(image_size, resize, on_bad_image, bit_depth, max_pixels)
     files = [Path(p).absolute() for p in paths]
     mask_files = None if masks is None else [Path(m).absolute() for m in masks]
     if mask_files is not None and len(mask_files) != len(files):
@@ -280,16 +283,14 @@ def load_images(paths: Sequence[str | os.PathLike], image_size: int, resize: str
 def build_dataset(name: str, paths: Sequence[Path], *, image_size: int, resize: str,
                   cache_dir: str | os.PathLike | None, on_bad_image: str, masks: Sequence[Path] | None = None,
                   labels: Sequence[int] | None = None, classes: Sequence[str] | None = None,
-                  settings: Mapping | None = None, bit_depth: int | str = "auto",
-                  duplicates: str = "warn", left_out: Mapping[str, str] | None = None,
-                  max_pixels: int | None = None) -> InspectionDataset:
+                  settings: Mapping | None = None, bit_depth: int | str, duplicates: str,
+                  left_out: Mapping[str, str] | None = None, max_pixels: int | None) -> InspectionDataset:
     """An InspectionDataset of ``paths``: labelled by their masks, or by the given ``labels``/``classes``.
 
     ``left_out``: image files the builder did not take, with the reason (kept for the statistics).
     ``duplicates="keep_one"`` drops all but the first file of each group of exact copies (listed
     in ``skipped``, with a warning naming the file each one copies)."""
-    if duplicates not in DUPLICATES:
-        raise ValueError(f"dataset.duplicates must be one of {list(DUPLICATES)}, got {duplicates!r}")
+    check_duplicates(duplicates)
     decoded = load_images(paths, image_size, resize, masks=masks, cache_dir=cache_dir,
                           on_bad_image=on_bad_image, name=name, settings=settings, bit_depth=bit_depth,
                           max_pixels=max_pixels)

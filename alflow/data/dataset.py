@@ -53,7 +53,7 @@ class InspectionDataset:
         return dict(sorted(Counter(self.classes[i] for i in idx).items()))
 
 
-def build_synthetic(name: str = "synthetic", **spec) -> InspectionDataset:
+def build_synthetic(*, name: str, **spec) -> InspectionDataset:
     """Hydra target of ``dataset=synthetic``: the embedded default, no files needed.
 
     ``spec`` holds ``SyntheticSpec``'s fields (n_images, image_size, defect_fraction, ...).

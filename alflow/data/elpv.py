@@ -16,10 +16,15 @@ import csv
 import os
 from pathlib import Path
 
-from alflow.data.cache import DEFAULT_CACHE_DIR, build_dataset, check_settings
+from alflow.data.cache import build_dataset, check_settings
 from alflow.data.dataset import InspectionDataset
 
 INSTALL_HINT = "pip install elpv-dataset (or pip install -e '.[elpv]')"
+# Fixed for elpv, so not keys of conf/dataset/elpv.yaml: its cells are 8-bit PNGs of 300 x 300 px
+# (bit depth and size limits never apply); exact copies across fold roles are reported, not dropped.
+ELPV_BIT_DEPTH = "auto"
+ELPV_MAX_PIXELS = None
+ELPV_DUPLICATES = "warn"
 
 
 def elpv_root() -> Path:
@@ -59,18 +64,19 @@ def read_labels(labels_csv: Path) -> list[tuple[Path, float, str]]:
     return rows
 
 
-def build_elpv(name: str, image_size: int, defect_threshold: float, resize: str,
-               cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR, on_bad_image: str = "error",
-               limit: int | None = None, root: str | os.PathLike | None = None) -> InspectionDataset:
+def build_elpv(*, name: str, image_size: int, defect_threshold: float, resize: str,
+               cache_dir: str | os.PathLike | None, on_bad_image: str, limit: int | None,
+               root: str | os.PathLike | None) -> InspectionDataset:
     """Hydra target of ``dataset=elpv``: images N x 3 x S x S uint8 (grey repeated), label 1 = defect.
 
-    ``defect_threshold``: a cell is a defect when its expert probability is >= this (default 0.5,
-    so 2/3 and 1 are defects). ``limit``: keep only the first ``limit`` images of each fine-grained
-    class (tests and quick trials; ``null`` = all 2,624). ``root``: another copy of the package's
+    Settings from ``conf/dataset/elpv.yaml`` (their one home). ``defect_threshold``: a cell is a
+    defect when its expert probability is >= this (0.5 there: 2/3 and 1 are defects). ``limit``:
+    keep only the first ``limit`` images of each fine-grained class (tests and quick trials;
+    ``null`` = all 2,624). ``root``: another copy of the package's
     ``data`` folder (``labels.csv`` + ``images/``); ``null`` = the installed package.
     Raises ModuleNotFoundError naming the package, ValueError for a threshold outside (0, 1].
     """
-    check_settings(image_size, resize, on_bad_image)
+    check_settings(image_size, resize, on_bad_image, ELPV_BIT_DEPTH, ELPV_MAX_PIXELS)
     if not 0.0 < float(defect_threshold) <= 1.0:
         raise ValueError(f"dataset.defect_threshold must be in (0, 1], got {defect_threshold!r}")
     if limit is not None and (isinstance(limit, bool) or int(limit) < 1):
@@ -92,4 +98,5 @@ def build_elpv(name: str, image_size: int, defect_threshold: float, resize: str,
     labels = [int(p >= float(defect_threshold)) for _, p, _ in rows]
     return build_dataset(name, [path for path, _, _ in rows], image_size=image_size, resize=resize,
                          cache_dir=cache_dir, on_bad_image=on_bad_image, labels=labels, classes=classes,
+                         bit_depth=ELPV_BIT_DEPTH, duplicates=ELPV_DUPLICATES, max_pixels=ELPV_MAX_PIXELS,
                          settings={"layout": "elpv", "threshold": float(defect_threshold), "limit": limit})

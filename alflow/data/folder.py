@@ -28,7 +28,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from alflow.data.cache import DEFAULT_CACHE_DIR, build_dataset, check_root, check_settings
+from alflow.data.cache import build_dataset, check_duplicates, check_root, check_settings
 from alflow.data.dataset import InspectionDataset
 from alflow.data.listing import glob_regex, looks_like_image, report_left_out, unused_images, walk_files
 
@@ -110,14 +110,15 @@ def _why_not(rel: str, path: Path, wanted: re.Pattern, pattern: str, dropped: li
     return None
 
 
-def build_folder(root: str | os.PathLike, negative_classes: str | Sequence[str], pattern: str = "**/*",
-                 exclude: str | Sequence[str] | None = None, name: str = "folder", image_size: int = 64,
-                 extensions: Sequence[str] = IMAGE_EXTENSIONS, resize: str = "stretch",
-                 cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR,
-                 on_bad_image: str = "error", bit_depth: int | str = "auto",
-                 duplicates: str = "warn", max_pixels: int | None = None) -> InspectionDataset:
-    """Hydra target of ``dataset=folder``: label 0 for ``negative_classes``' folders, 1 for the others."""
-    check_settings(image_size, resize, on_bad_image, bit_depth, duplicates, max_pixels)
+def build_folder(*, root: str | os.PathLike, negative_classes: str | Sequence[str], pattern: str,
+                 exclude: str | Sequence[str] | None, name: str, image_size: int, extensions: Sequence[str],
+                 resize: str, cache_dir: str | os.PathLike | None, on_bad_image: str, bit_depth: int | str,
+                 duplicates: str, max_pixels: int | None) -> InspectionDataset:
+    """Hydra target of ``dataset=folder``: label 0 for ``negative_classes``' folders, 1 for the others.
+
+    Every setting comes from ``conf/dataset/folder.yaml`` (their one home, documented there)."""
+    check_settings(image_size, resize, on_bad_image, bit_depth, max_pixels)
+    check_duplicates(duplicates)
     root_path = check_root(root, LAYOUT)
     negatives = _as_list(negative_classes)
     known = sorted(p.name for p in root_path.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -10,9 +10,13 @@ from alflow.data.folds import FoldSplit, fold_split
 
 @dataclass(frozen=True)
 class KFold:
-    k: int = 10
-    index: int = 0
-    seed: int = 0
+    """Stratified k-fold: test = fold ``index``, validation = ``(index + 1) mod k``, pool = the rest.
+
+    Settings from ``conf/fold/kfold.yaml`` (their one home)."""
+
+    k: int
+    index: int
+    seed: int
 
     def split(self, labels: torch.Tensor) -> FoldSplit:
         return fold_split(labels, self.k, self.index, self.seed)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from alflow.data.cache import DEFAULT_CACHE_DIR, build_dataset, check_root, check_settings
+from alflow.data.cache import build_dataset, check_duplicates, check_root, check_settings
 from alflow.data.dataset import InspectionDataset
 from alflow.data.listing import report_left_out, unused_images
 
@@ -45,12 +45,14 @@ def ksdd_files(root: Path) -> tuple[list[Path], list[Path]]:
     return images, masks
 
 
-def build_ksdd(root: str | os.PathLike, name: str = "ksdd", image_size: int = 64, resize: str = "stretch",
-               cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR, on_bad_image: str = "error",
-               bit_depth: int | str = "auto", duplicates: str = "warn",
-               max_pixels: int | None = None) -> InspectionDataset:
-    """Hydra target of ``dataset=ksdd``: every part of every ``kosNN`` folder."""
-    check_settings(image_size, resize, on_bad_image, bit_depth, duplicates, max_pixels)
+def build_ksdd(*, root: str | os.PathLike, name: str, image_size: int, resize: str,
+               cache_dir: str | os.PathLike | None, on_bad_image: str, bit_depth: int | str, duplicates: str,
+               max_pixels: int | None) -> InspectionDataset:
+    """Hydra target of ``dataset=ksdd``: every part of every ``kosNN`` folder.
+
+    Every setting comes from ``conf/dataset/ksdd.yaml`` (their one home, documented there)."""
+    check_settings(image_size, resize, on_bad_image, bit_depth, max_pixels)
+    check_duplicates(duplicates)
     root_path = check_root(root, LAYOUT)
     images, masks = ksdd_files(root_path)
     left_out, others = unused_images(root_path, images + masks, f"not a part or mask of {LAYOUT}")

@@ -10,7 +10,7 @@ import logging
 import os
 from pathlib import Path
 
-from alflow.data.cache import DEFAULT_CACHE_DIR, build_dataset, check_root, check_settings
+from alflow.data.cache import build_dataset, check_duplicates, check_root, check_settings
 from alflow.data.dataset import InspectionDataset
 from alflow.data.listing import report_left_out, unused_images
 
@@ -50,12 +50,14 @@ def ksdd2_files(root: Path, split: str) -> tuple[list[Path], list[Path]]:
     return images, masks
 
 
-def build_ksdd2(root: str | os.PathLike, name: str = "ksdd2", image_size: int = 64, split: str = "all",
-                resize: str = "stretch", cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR,
-                on_bad_image: str = "error", bit_depth: int | str = "auto",
-                duplicates: str = "warn", max_pixels: int | None = None) -> InspectionDataset:
-    """Hydra target of ``dataset=ksdd2``; ``split="all"`` pools train and test (folds are made later)."""
-    check_settings(image_size, resize, on_bad_image, bit_depth, duplicates, max_pixels)
+def build_ksdd2(*, root: str | os.PathLike, name: str, image_size: int, split: str, resize: str,
+                cache_dir: str | os.PathLike | None, on_bad_image: str, bit_depth: int | str, duplicates: str,
+                max_pixels: int | None) -> InspectionDataset:
+    """Hydra target of ``dataset=ksdd2``; ``split="all"`` pools train and test (folds are made later).
+
+    Every setting comes from ``conf/dataset/ksdd2.yaml`` (their one home, documented there)."""
+    check_settings(image_size, resize, on_bad_image, bit_depth, max_pixels)
+    check_duplicates(duplicates)
     root_path = check_root(root, LAYOUT)
     images, masks = ksdd2_files(root_path, split)
     left_out, others = unused_images(root_path, images + masks, f"not an image or mask of {LAYOUT} "

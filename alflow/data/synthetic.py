@@ -18,12 +18,14 @@ DEFECT_KINDS = ("scratch", "pit", "crack", "stain")
 
 @dataclass(frozen=True)
 class SyntheticSpec:
-    n_images: int = 600
-    image_size: int = 64
-    defect_fraction: float = 0.1
-    min_contrast: float = 0.08
-    max_contrast: float = 0.45
-    seed: int = 0
+    """The procedural surfaces' settings, from ``conf/dataset/synthetic.yaml`` (their one home)."""
+
+    n_images: int
+    image_size: int
+    defect_fraction: float
+    min_contrast: float
+    max_contrast: float
+    seed: int
 
     def __post_init__(self) -> None:
         if self.n_images < 2:

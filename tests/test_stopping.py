@@ -401,7 +401,8 @@ def test_predicted_defects_knee_mode_never_stops_on_flat_or_missing_curves():
     assert first_stop(crit, history(12, expected_defects_left=[NAN] * 12)) is None
     assert first_stop(crit, history(12, expected_defects_left=[40.0 - i for i in range(12)])) is None
     # the threshold mode, by contrast, stops at once on an all-zero curve
-    assert first_stop(make("predicted_defects", mode="threshold"), history(12, expected_defects_left=[0.0] * 12)) == X[0]
+    zeros = history(12, expected_defects_left=[0.0] * 12)
+    assert first_stop(make("predicted_defects", mode="threshold"), zeros) == X[0]
 
 
 @pytest.mark.parametrize("kwargs, key", [({"mode": "elbow"}, "stopping.mode"),
@@ -532,7 +533,8 @@ def records_strategy():
 @given(records_strategy())
 def test_where_each_would_stop_matches_should_stop_on_prefixes(hist):
     criteria = {"plateau": make("plateau", patience=2, min_delta=0.01), "knee": make("knee", hold_rounds=1),
-                "pd": make("predicted_defects", mode="threshold", threshold=2.0), "pd_knee": make("predicted_defects", mode="knee"),
+                "pd": make("predicted_defects", mode="threshold", threshold=2.0),
+                "pd_knee": make("predicted_defects", mode="knee"),
                 "stab": make("stabilizing", kappa=0.9, window=2), "budget": BudgetStopping(200)}
     out = where_each_would_stop(hist, criteria)
     assert set(out) == set(criteria)

@@ -239,7 +239,7 @@ def test_classification_change_validates_arguments():
 
 
 def test_every_compared_setting_builds_from_its_yaml():
-    for name, (conf, overrides) in COMPARED_SETTINGS.items():
+    for conf, overrides in COMPARED_SETTINGS.values():
         crit = make(conf, **overrides)
         assert crit.name == conf and type(crit) is CRITERIA[conf]
     assert make("knee", **COMPARED_SETTINGS["knee_cormack_grossman"][1]).method == "cormack_grossman"

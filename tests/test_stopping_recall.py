@@ -128,6 +128,13 @@ def test_predicted_defects_recall_mode_uses_the_validation_temperature():
 # --------------------------------------------------------------------------- Cormack & Grossman
 
 
+def test_cormack_grossman_knee_is_the_maximum_of_kneedles_difference_curve():
+    # Kneedle (Satopaa et al. 2011) on the curve from the origin: min-max normalised y - x, largest at the knee
+    x, y = np.array([0, 100, 200, 300, 400.0]), np.array([0, 60, 90, 95, 96.0])
+    difference = y / y.max() - x / x.max()
+    assert slope_ratio(x[1:], y[1:])[0] == x[int(np.argmax(difference))] == 200
+
+
 def test_slope_ratio_hand_computed():
     # chord (0,0)-(400,96): 60*400 - 100*96 = 14400, 90*400 - 200*96 = 16800, 95*400 - 300*96 = 9200
     x, y = [100, 200, 300, 400], [60, 90, 95, 96]
@@ -141,10 +148,13 @@ def test_slope_ratio_hand_computed():
 def test_cormack_grossman_demands_more_with_less_evidence(min_defects, stops):
     # rho = 12.857; demanded: 6 + max(min_defects - 96, 0) = 60, 6, 10, 13
     hist = [Rec(i, x, defects_found=f) for i, (x, f) in enumerate(zip([100, 200, 300, 400], [60, 90, 95, 96]))]
-    crit = make("knee", method="cormack_grossman", min_defects=min_defects, min_rounds=1)
+    crit = make("knee", method="cormack_grossman", min_defects=min_defects, min_rounds=1, min_labeled=0)
     assert crit.should_stop(hist) is stops
     assert crit.knee(hist) == 200
-    assert not make("knee", method="cormack_grossman", min_defects=0, min_rounds=5).should_stop(hist)
+    # not before min_rounds rounds nor min_labeled labels
+    assert not make("knee", method="cormack_grossman", min_defects=0, min_rounds=5, min_labeled=0).should_stop(hist)
+    assert not make("knee", method="cormack_grossman", min_defects=0, min_rounds=1, min_labeled=401).should_stop(hist)
+    assert make("knee", method="cormack_grossman", min_defects=0, min_rounds=1, min_labeled=400).should_stop(hist)
 
 
 def test_knee_validates_its_method():

@@ -47,8 +47,11 @@ def slope_ratio(x: Sequence[float], y: Sequence[float]) -> tuple[float, float] |
 
     ``x``: images labeled after each round (strictly increasing), ``y``: defects found by then; the
     curve starts at the origin. With ``l = x[-1]`` and ``rel(.)`` the defects found, the knee ``s`` is
-    the ``x`` of the round farthest above the line from ``(0, 0)`` to ``(l, rel(l))`` (the geometric
-    knee; ties: the earliest round; the last round is never the knee), and
+    the ``x`` of the round farthest above the line from ``(0, 0)`` to ``(l, rel(l))`` (ties: the earliest
+    round; the last round is never the knee). That is the maximum of Kneedle's difference curve
+    (Satopaa et al. 2011) on the curve from the origin, which C&G use to find the knee: min-max
+    normalisation makes it ``rel(x)/rel(l) - x/l``, proportional to the height above that line.
+    ``auto-stop-tar``'s knee method smooths the curve first and takes the last of Kneedle's knees. Then
 
         rho = (rel(s) / s) / ((1 + rel(l) - rel(s)) / (l - s))
 
@@ -82,23 +85,25 @@ class KneeStopping(StoppingCriterion):
     point of the curve so far where it bends past its chord, never its first or last round.
 
     ``cormack_grossman``: stop once :func:`slope_ratio`'s ``rho >= slope_ratio + max(min_defects -
-    found, 0)``, ``found`` the defects found so far: C&G's ``rho >= 156 - min(relret, 150)`` is
-    ``slope_ratio = 6``, ``min_defects = 150`` -- with fewer defects found the rule demands a steeper
-    knee, one more unit of ratio per missing defect. Also waits ``min_rounds`` rounds. Every key is
-    required (defaults: the YAML).
+    found, 0)``, ``found`` the defects found so far, and at least ``min_labeled`` images are labeled:
+    C&G's ``rho >= 156 - min(relret, 150)`` after 150 documents is ``slope_ratio = 6``, ``min_defects
+    = 150``, ``min_labeled = 150`` -- with fewer defects found the rule demands a steeper knee, one more
+    unit of ratio per missing defect. Also waits ``min_rounds`` rounds. Every key is required
+    (defaults: the YAML).
     """
 
     name = "knee"
     METHODS = ("kneedle", "cormack_grossman")
 
     def __init__(self, method: str, sensitivity: float, hold_rounds: int, min_rounds: int, slope_ratio: float,
-                 min_defects: int):
+                 min_defects: int, min_labeled: int):
         self.method = check_choice("method", method, self.METHODS)
         self.sensitivity = check_real("sensitivity", sensitivity, 0.0)
         self.hold_rounds = check_int("hold_rounds", hold_rounds, 0)
         self.min_rounds = check_int("min_rounds", min_rounds, 1)
         self.slope_ratio = check_real("slope_ratio", slope_ratio, 0.0)
         self.min_defects = check_int("min_defects", min_defects, 0)
+        self.min_labeled = check_int("min_labeled", min_labeled, 0)
 
     def knee(self, history: Sequence) -> float | None:
         """The knee (images labeled) of the defects-found curve so far, held or not; for logging."""
@@ -117,7 +122,7 @@ class KneeStopping(StoppingCriterion):
     def should_stop(self, history: Sequence) -> bool:
         x, y = _curve(history)
         if self.method == "cormack_grossman":
-            if len(history) < self.min_rounds:
+            if len(history) < self.min_rounds or x[-1] < self.min_labeled:
                 return False
             found = slope_ratio(x, y)
             return found is not None and found[1] >= self.required_ratio(y[-1])

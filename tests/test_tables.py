@@ -8,7 +8,7 @@ import pytest
 from alflow.records import COMPARED_CRITERIA, RUN_KIND_ACTIVE, RUN_KIND_FULL_POOL
 from alflow.report.runs import RunData
 from alflow.report.stats import describe, paired, share
-from alflow.report.tables import TABLES, compare_table, stopping_table, strategy_table
+from alflow.report.tables import TABLES, compare_table, reliable_stops, stopping_table, strategy_table
 from alflow.report.write import _mean_std
 
 T_975_3 = 3.182446305  # Student's t, 97.5 % quantile, 3 degrees of freedom (any t table)
@@ -108,6 +108,20 @@ def test_stopping_table_per_criterion_by_hand():
     assert rnd["mean"] == 0.75 and rnd["n_pairs"] == 0
     # a criterion the runs never logged: nothing measured, n = 0
     assert cell(rows, measure="labels_spent", strategy="gradcam_avg", criterion="knee")["n"] == 0
+
+
+def test_reliable_stops_fewest_labels_first():
+    runs = stopping_runs()
+    for r, recall in zip(runs, [0.96, 0.97, 0.99, 1.0, 0.5, 0.99, 0.99, 1.0]):  # knee: reliable on gradcam only
+        r.metrics.update({"stop/knee/labels_spent": 90.0, "stop/knee/n_labeled": 90.0, "stop/knee/recall": recall})
+    rows = stopping_table(runs)
+    found = reliable_stops(rows)
+    # gradcam_avg: verification misses 0.95 once (0.94); knee reaches it in all 4 runs
+    assert [(r["strategy"], r["criterion"], r["labels_spent"]) for r in found] == [("gradcam_avg", "knee", 90.0)]
+    assert reliable_stops(stopping_table(runs, recall_target=0.9)) == [
+        {"dataset": "d", "strategy": "gradcam_avg", "criterion": "verification", "labels_spent": 65.0, "n": 4},
+        {"dataset": "d", "strategy": "gradcam_avg", "criterion": "knee", "labels_spent": 90.0, "n": 4},
+        {"dataset": "d", "strategy": "random", "criterion": "verification", "labels_spent": 97.5, "n": 4}]
 
 
 def test_reliability_uses_the_recall_target():

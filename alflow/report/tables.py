@@ -160,6 +160,22 @@ def stopping_table(runs: list[RunData], recall_target: float = RECALL_TARGET) ->
     return rows
 
 
+def reliable_stops(rows: list[Row]) -> list[Row]:
+    """From :func:`stopping_table`'s rows: per dataset x strategy, the criteria that reached the recall target
+    in every run measured (``reliability`` = 1), fewest labels spent first: ``dataset``, ``strategy``,
+    ``criterion``, ``labels_spent`` (mean), ``n`` (runs). The issue's question, "which rule reaches 95 %
+    defect recall in every run with the fewest labels", is the first row of each group."""
+    cells = {(r["dataset"], r["strategy"], r["criterion"], r["measure"]): r for r in rows}
+    out = []
+    for (dataset, strategy, criterion, measure), row in cells.items():
+        if measure != "reliability" or row["n"] == 0 or row["mean"] != 1.0:
+            continue
+        spent = cells[(dataset, strategy, criterion, "labels_spent")]
+        out.append({"dataset": dataset, "strategy": strategy, "criterion": criterion,
+                    "labels_spent": spent["mean"], "n": row["n"]})
+    return sorted(out, key=lambda r: (r["dataset"], r["strategy"], r["labels_spent"]))
+
+
 def _by_measure(per_run: dict[tuple[str, str], dict[str, float]]) -> dict[str, dict[tuple[str, str], float]]:
     measures: dict[str, dict[tuple[str, str], float]] = defaultdict(dict)
     for key, values in per_run.items():

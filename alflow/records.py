@@ -45,9 +45,10 @@ class RoundRecord:
     unlabeled_index: list[int] | None = None  # dataset indices of the unlabeled pool images
     temperature: float = float("nan")  # temperature scaling fitted on the validation fold (Guo et al. 2017)
     val_ece: float = float("nan")  # expected calibration error on the validation fold, after temperature scaling
-    # Simulation only: the oracle's labels of the unlabeled pool in a seeded random order; the verification
-    # criterion labels a prefix of it at a candidate stop (and counts those labels as spent). None in a
-    # labeling session, where no oracle knows the unlabeled labels.
+    # Simulation only: the unlabeled pool images (dataset indices) in the job's seeded random order of the pool,
+    # and the oracle's labels of them; the verification criterion labels a prefix at a candidate stop (and
+    # counts those labels as spent). None in a labeling session, where no oracle knows the unlabeled labels.
+    remaining_sample_index: list[int] | None = None
     remaining_sample_labels: list[int] | None = None
 
 

@@ -166,8 +166,13 @@ def test_each_round_records_what_the_recall_targeted_criteria_need(tiny_dataset)
         assert len(record.labeled_logits) == record.n_labeled
         assert len(record.unlabeled_logits) == len(record.unlabeled_index) == len(split.pool) - record.n_labeled
         # the verification sample: every unlabeled image once, in a random order, with its true label
-        assert sorted(record.remaining_sample_labels) == sorted(labels[record.unlabeled_index].tolist())
+        assert sorted(record.remaining_sample_index) == sorted(record.unlabeled_index)
+        assert record.remaining_sample_labels == labels[record.remaining_sample_index].tolist()
         assert sum(record.remaining_sample_labels) == record.defects_left
+    # one order for the job: round 1's is round 0's without the images labeled in round 1
+    still = set(records[1].remaining_sample_index)
+    assert records[1].remaining_sample_index == [i for i in records[0].remaining_sample_index if i in still]
+    assert records[0].remaining_sample_index != sorted(records[0].remaining_sample_index)
     assert set(records[1].unlabeled_index) < set(records[0].unlabeled_index)
     # seeded: the same job records the same order
     again, _, _ = make_loop(tiny_dataset, "uncertainty", max_rounds=1)

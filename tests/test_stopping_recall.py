@@ -45,6 +45,7 @@ class Rec:
     unlabeled_logits: list | None = None
     unlabeled_index: list | None = None
     remaining_sample_labels: list | None = field(default=None)
+    remaining_sample_index: list | None = None
 
 
 def logit(p):
@@ -208,6 +209,26 @@ def test_verification_stops_when_the_sample_supports_the_target_and_counts_its_l
     # a defect in the sample weakens the evidence; no sample recorded (a labeling session): no candidate
     assert loose.p_value(verification_history([1] + [0] * 299)) > loose.p_value(hist)
     assert not loose.should_stop(verification_history(None))
+
+
+def test_verification_pays_once_for_an_image_sampled_twice():
+    # One order of the pool, images 0..299; AL labels images 0..9 and 10..19 in rounds 2 and 3 (not sampled
+    # before). Candidates at rounds 2 and 3 (no new defect), sample size 5:
+    # round 2's unlabeled in order: 10, 11, ... -> sample {10..14}; round 3's: 20, 21, ... -> sample {20..24}.
+    base = dict(n_selected=10, remaining_sample_labels=[0] * 280)
+    hist = [Rec(0, 10, defects_found=5, remaining_sample_index=list(range(10, 300)), **base),
+            Rec(1, 20, defects_found=5, remaining_sample_index=list(range(10, 300)), **base),
+            Rec(2, 30, defects_found=5, remaining_sample_index=list(range(20, 300)), **base)]
+    crit = make("verification", sample_size=5, candidate_rate=0.0, min_rounds=2)
+    assert [crit.is_candidate(hist[: i + 1]) for i in range(3)] == [False, True, True]
+    # the first sample {10..14} was labeled by AL in round 3: paid once, by the sample; {20..24} is new
+    # {10..14} and {20..24} sampled; {10..14} is no longer unlabeled (AL's label came free): 5 spent
+    assert crit.extra_labels(hist) == 5
+    assert crit.extra_labels(hist[:2]) == 5
+    # two candidates sampling the same images pay once
+    same = [Rec(i, 10 * (i + 1), defects_found=5, remaining_sample_index=list(range(100, 380)), **base)
+            for i in range(3)]
+    assert crit.extra_labels(same) == 5
 
 
 def test_verification_labels_spent_reach_the_replay_metrics():

@@ -232,7 +232,7 @@ class AcquisitionLoop:
         new version, which the next round's selection reuses (``ModelVersion.score_pool``). For the
         calibrated and recall-targeted stopping criteria it also records the defect log-odds on the
         validation fold and the pool, the temperature fitted on the validation fold with its ECE, and (in a
-        simulation) the unlabeled pool's labels in a seeded random order, the verification sample."""
+        simulation) the unlabeled pool's labels in the job's seeded random order, the verification sample."""
         expected_left = float("nan")
         unlabeled_logits: list[float] = []
         if self.pool.n_unlabeled > 0:
@@ -246,10 +246,14 @@ class AcquisitionLoop:
         temperature = fit_temperature(val_logits, val_labels.tolist())
         ece = expected_calibration_error(calibrated(val_logits, temperature), val_labels.numpy())
         truth = self.oracle if isinstance(self.oracle, GroundTruthOracle) else None
-        sample = None
+        sample = sample_index = None
         if truth is not None:
-            generator = torch.Generator().manual_seed(self.seeds.verification(r))
-            order = self.pool.unlabeled[torch.randperm(self.pool.n_unlabeled, generator=generator)]
+            # One random order of the whole pool per job: each round's sample is its first still-unlabeled
+            # images, so later tests reuse the images earlier ones paid for.
+            generator = torch.Generator().manual_seed(self.seeds.verification())
+            order = self.pool.indices[torch.randperm(len(self.pool.indices), generator=generator)]
+            order = order[torch.isin(order, self.pool.unlabeled)]
+            sample_index = order.tolist()
             sample = self.dataset.labels[order].tolist()  # simulation only: the ground truth the oracle holds
         return RoundRecord(
             round=r, n_labeled=self.pool.n_labeled, n_selected=len(selection.indices),
@@ -262,6 +266,7 @@ class AcquisitionLoop:
             val_logits=val_logits, val_labels=val_labels.tolist(), labeled_logits=_log_odds(labeled_probs),
             unlabeled_logits=unlabeled_logits, unlabeled_index=self.pool.unlabeled.tolist(),
             temperature=temperature, val_ece=ece, remaining_sample_labels=sample,
+            remaining_sample_index=sample_index,
         )
 
     def _selection_rows(self, r: int, selection: Selection, revealed: torch.Tensor) -> list[SelectionRow]:

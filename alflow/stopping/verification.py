@@ -16,10 +16,16 @@ it is smaller for every ``K > K_hat``, so H0 is rejected at confidence ``c`` whe
 ``K_hat > N`` (recall < tau is impossible) gives ``p = 0``.
 
 In a simulation the sample's labels come from the oracle: ``record.remaining_sample_labels`` holds
-the unlabeled images' labels in a seeded random order, drawn afresh each round, and the first
-``sample_size`` of them are the round's sample. Every candidate stop tested costs its sample's labels
-(:meth:`VerificationStopping.extra_labels`), whether or not the test lets labeling stop; they are
-counted, not used for training. A labeling session records no such labels: the criterion never fires.
+the unlabeled images' labels in one seeded random order of the pool, fixed for the job
+(``remaining_sample_index``: the images), and the first ``sample_size`` of them are the round's sample.
+The order is drawn independently of the strategy's picks, so the first ``n`` still-unlabeled images
+are a uniform random sample of the unlabeled pool at every round; a later test reuses the images an
+earlier one labeled and pays only for the new ones. The labels spent on samples
+(:meth:`VerificationStopping.extra_labels`) are the sampled images the pool had not labeled by the
+stop, whether or not a test let labeling stop; they are counted, not used for training. Testing
+at several rounds is a sequence of tests, each valid on its own, with no correction for their
+number (as in the paper's sequential use). A labeling session records no sample: the criterion
+never fires.
 """
 from __future__ import annotations
 
@@ -94,5 +100,14 @@ class VerificationStopping(StoppingCriterion):
         return math.isfinite(p) and p < 1.0 - self.confidence
 
     def extra_labels(self, history: Sequence) -> int:
-        """The samples' labels over every candidate stop in ``history``."""
-        return sum(len(self.sample(history[i])) for i in range(len(history)) if self.is_candidate(history[: i + 1]))
+        """Labels spent on samples by the last round of ``history``: the images sampled at any candidate stop
+        that the pool had not labeled by then (the union of the samples, counted once). Records without
+        ``remaining_sample_index`` (older runs) count every sample in full."""
+        candidates = [history[i] for i in range(len(history)) if self.is_candidate(history[: i + 1])]
+        if not candidates:
+            return 0
+        if any(getattr(r, "remaining_sample_index", None) is None for r in candidates + [history[-1]]):
+            return sum(len(self.sample(r)) for r in candidates)
+        sampled = {i for r in candidates for i in r.remaining_sample_index[: self.sample_size]}
+        unlabeled_now = set(history[-1].remaining_sample_index)
+        return len(sampled & unlabeled_now)

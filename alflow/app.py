@@ -23,7 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from alflow import records
-from alflow.analysis import cutoff_metrics, retrain_batch, stop_metrics
+from alflow.analysis import cutoff_metrics, pool_metrics, retrain_batch, stop_metrics
 from alflow.data.stats import split_statistics, statistics_metrics
 from alflow.analysis.health import health_message, learner_findings
 from alflow.loop import AcquisitionLoop, LoopSettings
@@ -39,9 +39,11 @@ log = logging.getLogger("alflow")
 
 
 def compared_criteria() -> dict[str, StoppingCriterion]:
-    """The online criteria every run is replayed against, at the settings of their ``conf/stopping`` files."""
-    return {name: instantiate(OmegaConf.load(Path(CONF_DIR) / "stopping" / f"{name}.yaml"))
-            for name in records.COMPARED_CRITERIA}
+    """The online criteria every run is replayed against, at the settings of their ``conf/stopping`` files
+    with ``records.COMPARED_SETTINGS``' overrides (a second setting of one criterion, e.g. the other knee)."""
+    return {name: instantiate(OmegaConf.merge(OmegaConf.load(Path(CONF_DIR) / "stopping" / f"{conf}.yaml"),
+                                              overrides))
+            for name, (conf, overrides) in records.COMPARED_SETTINGS.items()}
 
 
 def _choices() -> dict[str, str]:
@@ -132,6 +134,7 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
                       tracker)
         summary, found = cutoff_metrics(history, cfg.analysis.knee_sensitivity)
         summary.update(stop_metrics(history, compared_criteria()))
+        summary.update(pool_metrics(history, len(split.pool)))
         if cfg.analysis.batch_retrain and found["best"]["round"] is not None:
             batch = retrain_batch(loop, found["best"]["round"], cfg.analysis.batch_epochs)
             summary.update({records.batch_metric("n_labeled"): batch.n_labeled,

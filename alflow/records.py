@@ -36,6 +36,20 @@ class RoundRecord:
     expected_defects_left: float = float("nan")  # sum of p(defect) over the unlabeled pool
     stop_set_predictions: list[int] | None = None  # predicted labels on the stop set (the validation fold)
     gallery: str | None = None  # PNG of the round's selected images with their GradCAM overlay
+    # For calibrated and recall-targeted stopping (``alflow.stopping``), measured after the round's training.
+    # Log-odds are log p(defect) - log p(good) of the round's model (softmax probabilities, clipped: |z| <= 27.6).
+    val_logits: list[float] | None = None  # defect log-odds on the validation fold, in fold order
+    val_labels: list[int] | None = None  # the validation fold's labels (known), in fold order
+    labeled_logits: list[float] | None = None  # defect log-odds on the labeled pool images
+    unlabeled_logits: list[float] | None = None  # defect log-odds on the unlabeled pool, in unlabeled_index order
+    unlabeled_index: list[int] | None = None  # dataset indices of the unlabeled pool images
+    temperature: float = float("nan")  # temperature scaling fitted on the validation fold (Guo et al. 2017)
+    val_ece: float = float("nan")  # expected calibration error on the validation fold, after temperature scaling
+    # Simulation only: the unlabeled pool images (dataset indices) in the job's seeded random order of the pool,
+    # and the oracle's labels of them; the verification criterion labels a prefix at a candidate stop (and
+    # counts those labels as spent). None in a labeling session, where no oracle knows the unlabeled labels.
+    remaining_sample_index: list[int] | None = None
+    remaining_sample_labels: list[int] | None = None
 
 
 @dataclass
@@ -66,13 +80,27 @@ ROUND_METRICS = {
     "al/round": "round",
     "al/round_seconds": "seconds",
     "train/loss": "train_loss",
+    "val/ece": "val_ece",
+    "val/temperature": "temperature",
 }
 VAL_AUROC, TEST_AUROC, DEFECTS_LEFT = "val/auroc", "test/auroc", "pool/defects_left"
 CURVE_METRICS = (VAL_AUROC, TEST_AUROC, DEFECTS_LEFT)  # the learning curves the report draws
 
 # End of run, step 0 (written by ``alflow.analysis``):
 CUTOFF_NAMES = ("best", "knee", "best_until_knee")  # the paper's cut-offs (``alflow.stopping.CUTOFFS``)
-COMPARED_CRITERIA = ("plateau", "knee", "predicted_defects", "stabilizing")  # replayed on every run
+# Replayed on every run: name -> (its conf/stopping file, settings overriding that file's). The second knee
+# and the threshold form of predicted_defects are the same criteria at other settings of their one YAML.
+COMPARED_SETTINGS: dict[str, tuple[str, dict]] = {
+    "plateau": ("plateau", {}),
+    "knee": ("knee", {}),
+    "knee_cormack_grossman": ("knee", {"method": "cormack_grossman"}),
+    "predicted_defects": ("predicted_defects", {}),
+    "predicted_defects_threshold": ("predicted_defects", {"mode": "threshold"}),
+    "stabilizing": ("stabilizing", {}),
+    "classification_change": ("classification_change", {}),
+    "verification": ("verification", {}),
+}
+COMPARED_CRITERIA = tuple(COMPARED_SETTINGS)
 
 
 def cutoff_metric(cutoff: str, key: str) -> str:
@@ -81,8 +109,19 @@ def cutoff_metric(cutoff: str, key: str) -> str:
 
 
 def stop_metric(criterion: str, key: str) -> str:
-    """``stop/<criterion>/<key>``, key one of stopped, n_labeled, test_auroc."""
+    """``stop/<criterion>/<key>``, key one of stopped, n_labeled, labels_spent (n_labeled plus the labels the
+    criterion itself asked for, e.g. verification samples), test_auroc, recall (defects found / defects in the
+    pool at the stop; simulation only)."""
     return f"stop/{criterion}/{key}"
+
+
+def pool_metric(key: str) -> str:
+    """``pool/<key>`` at step 0, end of run: ``defects_total`` (defects in the pool, simulation only) and
+    ``found_at_<pct>`` (defects found once pct % of the pool is labeled, read off the defects-found curve)."""
+    return f"pool/{key}"
+
+
+POOL_SHARES = (10, 25)  # the pool shares (%) at which the report compares the defects found
 
 
 def batch_metric(key: str) -> str:

@@ -30,6 +30,10 @@ def test_seed_streams_keep_earlier_values_and_never_collide():
     training = {SeedStreams(s).training(r) for s in range(4) for r in range(1500)}
     assert len(training) == 4 * 1500  # no two (seed, round) share a training stream
     assert not training & {SeedStreams(s).batch_retrain() for s in range(4)}
+    # the verification order: one per seed, apart from every other stream
+    verification = {SeedStreams(s).verification() for s in range(4)}
+    others = training | {SeedStreams(s).selection(r) for s in range(4) for r in range(1500)} | set(range(4))
+    assert len(verification) == 4 and not verification & others
 
 
 def make_loop(dataset, **settings):

@@ -146,3 +146,34 @@ def test_smoke_overlay_runs_gradcam_avg_for_real():
     assert len(ranked) == 16 and len(set(scores)) == 16 and max(scores) < 1.0
     assert scores == sorted(scores)  # lowest SSIM first
     assert [row.index for row in ranked] != sorted(row.index for row in ranked)
+
+
+def test_each_round_records_what_the_recall_targeted_criteria_need(tiny_dataset):
+    from alflow.stopping.calibration import calibrated, expected_calibration_error, fit_temperature
+
+    loop, split, _ = make_loop(tiny_dataset, "uncertainty", max_rounds=2)
+    records = [loop.step() for _ in range(2)]
+    labels = tiny_dataset.labels
+    fresh = score_images(loop.model.net, tiny_dataset.images, split.val, frozenset({"probs"})).probs
+    # log-odds of the round's model: their sign is its prediction
+    assert [z > 0 for z in records[-1].val_logits] == (fresh.argmax(dim=1) == 1).tolist()
+    for record in records:
+        assert record.val_labels == labels[split.val].tolist()
+        assert len(record.val_logits) == len(split.val)
+        assert record.temperature == fit_temperature(record.val_logits, record.val_labels) > 0
+        assert record.val_ece == expected_calibration_error(calibrated(record.val_logits, record.temperature),
+                                                            record.val_labels)
+        assert len(record.labeled_logits) == record.n_labeled
+        assert len(record.unlabeled_logits) == len(record.unlabeled_index) == len(split.pool) - record.n_labeled
+        # the verification sample: every unlabeled image once, in a random order, with its true label
+        assert sorted(record.remaining_sample_index) == sorted(record.unlabeled_index)
+        assert record.remaining_sample_labels == labels[record.remaining_sample_index].tolist()
+        assert sum(record.remaining_sample_labels) == record.defects_left
+    # one order for the job: round 1's is round 0's without the images labeled in round 1
+    still = set(records[1].remaining_sample_index)
+    assert records[1].remaining_sample_index == [i for i in records[0].remaining_sample_index if i in still]
+    assert records[0].remaining_sample_index != sorted(records[0].remaining_sample_index)
+    assert set(records[1].unlabeled_index) < set(records[0].unlabeled_index)
+    # seeded: the same job records the same order
+    again, _, _ = make_loop(tiny_dataset, "uncertainty", max_rounds=1)
+    assert again.step().remaining_sample_labels == records[0].remaining_sample_labels

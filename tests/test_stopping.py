@@ -4,17 +4,29 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hydra.utils import get_class
 from kneed import KneeLocator
+from omegaconf import OmegaConf
 
 from alflow.stopping import (
-    CRITERIA, BudgetStopping, KneeStopping, NoStopping, PlateauStopping, PredictedDefectsStopping,
-    StabilizingPredictions, cohen_kappa, cutoffs, knee_point, where_each_would_stop,
+    CRITERIA, BudgetStopping, NoStopping, cohen_kappa, cutoffs, knee_point, where_each_would_stop,
 )
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "stopping"
+
+
+def make(name, **overrides):
+    """The criterion of ``conf/stopping/<name>.yaml`` (the one home of its defaults), with ``overrides``."""
+    cfg = OmegaConf.to_container(OmegaConf.merge(OmegaConf.load(CONF / f"{name}.yaml"), overrides))
+    # The class itself, not hydra's instantiate: its ValueError reaches the test unwrapped.
+    return get_class(cfg.pop("_target_"))(**cfg)
+
 
 NAN = math.nan
 BATCH = 32
@@ -165,7 +177,7 @@ def test_a_late_drop_has_its_knee_at_112_or_none_never_16():
 @pytest.mark.parametrize("left", ENDPOINT_CURVES + [LATE_DROP])
 def test_online_knee_follows_the_same_rule(left):
     hist = [Rec(round=i, n_labeled=X16[i], defects_found=left[0] - v, defects_left=v) for i, v in enumerate(left)]
-    crit = KneeStopping(hold_rounds=0, min_rounds=1)
+    crit = make("knee", hold_rounds=0, min_rounds=1)
     assert crit.knee(hist) in (None, 112.0)
     # On every prefix the knee, if any, is inside it: never the prefix's first or last point.
     # (A prefix may have a real knee of its own: [0, 0, 1, 1] bends at 48.)
@@ -284,7 +296,7 @@ def test_cutoffs_reject_mismatched_or_unordered_inputs():
 
 def test_plateau_stops_after_patience_rounds_without_improvement():
     val = [0.6, 0.7, 0.8, 0.801, 0.803, 0.79, 0.9, 0.9]
-    crit = PlateauStopping(patience=3, min_delta=0.005)
+    crit = make("plateau", patience=3, min_delta=0.005)
     hist = history(8, val_auroc=val)
     assert not crit.should_stop(hist[:5])  # two stale rounds
     assert crit.should_stop(hist[:6])
@@ -294,22 +306,22 @@ def test_plateau_stops_after_patience_rounds_without_improvement():
 def test_plateau_best_moves_only_on_a_real_improvement():
     # Keras' rule: 0.804 is no improvement over 0.8 (min_delta 0.005), so 0.808 is one.
     val = [0.8, 0.804, 0.808, 0.812, 0.816]
-    crit = PlateauStopping(patience=2, min_delta=0.005)
+    crit = make("plateau", patience=2, min_delta=0.005)
     assert [crit.rounds_without_improvement(history(5, val_auroc=val)[: i + 1]) for i in range(5)] == [0, 1, 0, 1, 0]
     assert first_stop(crit, history(5, val_auroc=val)) is None
 
 
 def test_plateau_skips_nan_rounds():
     val = [NAN, NAN, 0.7, NAN, 0.7, 0.7, NAN]
-    crit = PlateauStopping(patience=2, min_delta=0.0)
+    crit = make("plateau", patience=2, min_delta=0.0)
     assert first_stop(crit, history(7, val_auroc=val)) == X[5]
     assert first_stop(crit, history(7, val_auroc=[NAN] * 7)) is None
 
 
 def test_plateau_waits_for_min_labeled():
     val = [0.9] + [0.5] * 9
-    assert first_stop(PlateauStopping(patience=1), history(10, val_auroc=val)) == X[1]
-    assert first_stop(PlateauStopping(patience=1, min_labeled=200), history(10, val_auroc=val)) == 224
+    assert first_stop(make("plateau", patience=1), history(10, val_auroc=val)) == X[1]
+    assert first_stop(make("plateau", patience=1, min_labeled=200), history(10, val_auroc=val)) == 224
 
 
 @pytest.mark.parametrize("kwargs, key", [({"patience": 0}, "stopping.patience"),
@@ -319,7 +331,7 @@ def test_plateau_waits_for_min_labeled():
                                          ({"patience": 1.5}, "stopping.patience")])
 def test_plateau_validates_arguments(kwargs, key):
     with pytest.raises(ValueError, match=key):
-        PlateauStopping(**kwargs)
+        make("plateau", **kwargs)
 
 
 # --------------------------------------------------------------------------- KneeStopping
@@ -328,25 +340,25 @@ def test_plateau_validates_arguments(kwargs, key):
 def test_knee_stopping_waits_for_the_knee_to_hold():
     # Knees of the defects-found prefixes: none up to 6 rounds, then 96 (7), 128 (8, 9), 160 (10-12), ...
     hist = history()
-    crit = KneeStopping()  # hold_rounds=2
+    crit = make("knee")  # hold_rounds=2
     assert [crit.knee(hist[:n]) for n in range(6, 13)] == [None, 96, 128, 128, 160, 160, 160]
     assert not crit.should_stop(hist[:11])  # 160 found twice only
     assert crit.should_stop(hist[:12])
     assert first_stop(crit, hist) == 384
-    assert first_stop(KneeStopping(hold_rounds=1), hist) == 288  # 128 at 8 and 9 rounds
-    assert first_stop(KneeStopping(hold_rounds=0), hist) == 224  # the first knee, at 7 rounds
-    assert first_stop(KneeStopping(hold_rounds=0, min_rounds=10), hist) == 320
+    assert first_stop(make("knee", hold_rounds=1), hist) == 288  # 128 at 8 and 9 rounds
+    assert first_stop(make("knee", hold_rounds=0), hist) == 224  # the first knee, at 7 rounds
+    assert first_stop(make("knee", hold_rounds=0, min_rounds=10), hist) == 320
 
 
 def test_knee_stopping_on_the_full_curve_sees_the_paper_knee():
-    assert KneeStopping().knee(history()) == FULL_KNEE
+    assert make("knee").knee(history()) == FULL_KNEE
 
 
 @pytest.mark.filterwarnings("error")
 @pytest.mark.parametrize("found", [[0] * 12, [3 * (i + 1) for i in range(12)], [5] * 12])
 def test_knee_stopping_never_stops_without_a_knee(found):
     hist = history(12, defects_found=found)
-    assert first_stop(KneeStopping(hold_rounds=0, min_rounds=1), hist) is None
+    assert first_stop(make("knee", hold_rounds=0, min_rounds=1), hist) is None
 
 
 @pytest.mark.parametrize("kwargs, key", [({"sensitivity": -1}, "stopping.sensitivity"),
@@ -355,14 +367,14 @@ def test_knee_stopping_never_stops_without_a_knee(found):
                                          ({"min_rounds": 0}, "stopping.min_rounds")])
 def test_knee_stopping_validates_arguments(kwargs, key):
     with pytest.raises(ValueError, match=key):
-        KneeStopping(**kwargs)
+        make("knee", **kwargs)
 
 
 # --------------------------------------------------------------------------- PredictedDefectsStopping
 
 
 def test_predicted_defects_threshold_is_strict_and_uses_the_latest_round():
-    crit = PredictedDefectsStopping(threshold=1.0)
+    crit = make("predicted_defects", mode="threshold", threshold=1.0)
     assert first_stop(crit, history(5, expected_defects_left=[10, 5, 2, 1.0, 0.5])) == X[4]
     gappy = history(3, expected_defects_left=[0.5, NAN, 3.0])
     assert crit.should_stop(gappy[:1])
@@ -373,7 +385,7 @@ def test_predicted_defects_threshold_is_strict_and_uses_the_latest_round():
 
 def test_predicted_defects_knee_mode_counts_only_measured_rounds():
     left = [float(v) for v in LEFT]
-    crit = PredictedDefectsStopping(mode="knee")  # hold_rounds=2
+    crit = make("predicted_defects", mode="knee")  # hold_rounds=2
     assert first_stop(crit, history(expected_defects_left=left)) == 384  # same knees as defects found
     # Measured 11 rounds (knee 160 found twice), then two unmeasured rounds, then the 12th measurement.
     recs = [Rec(i, X[i], expected_defects_left=left[i]) for i in range(11)]
@@ -384,12 +396,13 @@ def test_predicted_defects_knee_mode_counts_only_measured_rounds():
 
 @pytest.mark.filterwarnings("error")
 def test_predicted_defects_knee_mode_never_stops_on_flat_or_missing_curves():
-    crit = PredictedDefectsStopping(mode="knee", hold_rounds=0)
+    crit = make("predicted_defects", mode="knee", hold_rounds=0)
     assert first_stop(crit, history(12, expected_defects_left=[0.0] * 12)) is None
     assert first_stop(crit, history(12, expected_defects_left=[NAN] * 12)) is None
     assert first_stop(crit, history(12, expected_defects_left=[40.0 - i for i in range(12)])) is None
     # the threshold mode, by contrast, stops at once on an all-zero curve
-    assert first_stop(PredictedDefectsStopping(), history(12, expected_defects_left=[0.0] * 12)) == X[0]
+    zeros = history(12, expected_defects_left=[0.0] * 12)
+    assert first_stop(make("predicted_defects", mode="threshold"), zeros) == X[0]
 
 
 @pytest.mark.parametrize("kwargs, key", [({"mode": "elbow"}, "stopping.mode"),
@@ -398,7 +411,7 @@ def test_predicted_defects_knee_mode_never_stops_on_flat_or_missing_curves():
                                          ({"hold_rounds": -2}, "stopping.hold_rounds")])
 def test_predicted_defects_validates_arguments(kwargs, key):
     with pytest.raises(ValueError, match=key):
-        PredictedDefectsStopping(**kwargs)
+        make("predicted_defects", **kwargs)
 
 
 # --------------------------------------------------------------------------- StabilizingPredictions
@@ -443,7 +456,7 @@ Q = [1, 1, 1, 0, 1, 0, 0, 1, 1, 1]  # one flip from P
 
 
 def test_stabilizing_needs_window_agreeing_comparisons_in_a_row():
-    crit = StabilizingPredictions(kappa=0.99, window=3)
+    crit = make("stabilizing", kappa=0.99, window=3)
     preds = [Q, P, P, P, Q, P, P, P, P, P]
     hist = history(10, stop_set_predictions=preds)
     assert not crit.should_stop(hist[:4])  # P, P, P after Q: two agreeing comparisons
@@ -451,13 +464,13 @@ def test_stabilizing_needs_window_agreeing_comparisons_in_a_row():
     assert crit.kappas(hist[:3]) == [pytest.approx(cohen_kappa(Q, P)), 1.0]
     # kappa(Q, P): p_o = 0.9, p_e = 0.6*0.7 + 0.4*0.3 = 0.54, (0.9 - 0.54) / 0.46 = 18/23 ~ 0.783
     assert cohen_kappa(Q, P) == pytest.approx(18 / 23)
-    assert first_stop(StabilizingPredictions(kappa=0.78, window=3), hist) == X[3]  # the flips pass
-    assert first_stop(StabilizingPredictions(kappa=0.79, window=3), hist) == X[8]
-    assert first_stop(StabilizingPredictions(kappa=0.99, window=1), hist) == X[2]
+    assert first_stop(make("stabilizing", kappa=0.78, window=3), hist) == X[3]  # the flips pass
+    assert first_stop(make("stabilizing", kappa=0.79, window=3), hist) == X[8]
+    assert first_stop(make("stabilizing", kappa=0.99, window=1), hist) == X[2]
 
 
 def test_stabilizing_skips_unmeasured_rounds():
-    crit = StabilizingPredictions(kappa=0.99, window=3)
+    crit = make("stabilizing", kappa=0.99, window=3)
     hist = history(6, stop_set_predictions=[P, None, P, None, P, P])
     assert first_stop(crit, hist) == X[5]
     assert first_stop(crit, history(8, stop_set_predictions=[None] * 8)) is None
@@ -467,14 +480,15 @@ def test_stabilizing_skips_unmeasured_rounds():
                                          ({"window": 0}, "stopping.window")])
 def test_stabilizing_validates_arguments(kwargs, key):
     with pytest.raises(ValueError, match=key):
-        StabilizingPredictions(**kwargs)
+        make("stabilizing", **kwargs)
 
 
 # --------------------------------------------------------------------------- registry and replay
 
 
 def test_registry_holds_every_criterion_under_its_name():
-    assert set(CRITERIA) == {"none", "budget", "plateau", "knee", "predicted_defects", "stabilizing"}
+    assert set(CRITERIA) == {"none", "budget", "plateau", "knee", "predicted_defects", "stabilizing",
+                             "classification_change", "verification"}
     assert all(cls.name == name for name, cls in CRITERIA.items())
 
 
@@ -484,19 +498,19 @@ def test_where_each_would_stop_on_one_run():
     # preds: flip every round up to round 5, then three identical comparisons -> stabilizing at round 8
     preds = [Q, P, Q, P, Q] + [P] * 25
     hist = history(val_auroc=val, expected_defects_left=[float(v) for v in LEFT], stop_set_predictions=preds)
-    out = where_each_would_stop(hist, [NoStopping(), BudgetStopping(100), PlateauStopping(), KneeStopping(),
-                                       PredictedDefectsStopping(), StabilizingPredictions()])
+    out = where_each_would_stop(hist, [NoStopping(), BudgetStopping(100), make("plateau"), make("knee"),
+                                       make("predicted_defects", mode="threshold"), make("stabilizing")])
     assert out == {"none": None, "budget": 128, "plateau": X[13], "knee": 384, "predicted_defects": 480,
                    "stabilizing": X[8]}
-    named = where_each_would_stop(hist, {"pd_knee": PredictedDefectsStopping(mode="knee"),
-                                         "pd_5": PredictedDefectsStopping(threshold=5)})
+    named = where_each_would_stop(hist, {"pd_knee": make("predicted_defects", mode="knee"),
+                                         "pd_5": make("predicted_defects", mode="threshold", threshold=5)})
     assert named == {"pd_knee": 384, "pd_5": X[7]}
-    assert where_each_would_stop([], [KneeStopping()]) == {"knee": None}
+    assert where_each_would_stop([], [make("knee")]) == {"knee": None}
 
 
 def test_where_each_would_stop_rejects_repeated_names():
     with pytest.raises(ValueError, match="plateau"):
-        where_each_would_stop(history(3), [PlateauStopping(), PlateauStopping(patience=1)])
+        where_each_would_stop(history(3), [make("plateau"), make("plateau", patience=1)])
 
 
 def records_strategy():
@@ -518,9 +532,10 @@ def records_strategy():
 @settings(max_examples=40, deadline=None)
 @given(records_strategy())
 def test_where_each_would_stop_matches_should_stop_on_prefixes(hist):
-    criteria = {"plateau": PlateauStopping(patience=2, min_delta=0.01), "knee": KneeStopping(hold_rounds=1),
-                "pd": PredictedDefectsStopping(threshold=2.0), "pd_knee": PredictedDefectsStopping(mode="knee"),
-                "stab": StabilizingPredictions(kappa=0.9, window=2), "budget": BudgetStopping(200)}
+    criteria = {"plateau": make("plateau", patience=2, min_delta=0.01), "knee": make("knee", hold_rounds=1),
+                "pd": make("predicted_defects", mode="threshold", threshold=2.0),
+                "pd_knee": make("predicted_defects", mode="knee"),
+                "stab": make("stabilizing", kappa=0.9, window=2), "budget": BudgetStopping(200)}
     out = where_each_would_stop(hist, criteria)
     assert set(out) == set(criteria)
     for name, criterion in criteria.items():

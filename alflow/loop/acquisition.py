@@ -34,6 +34,7 @@ from alflow.loop.training import TrainSettings, train_round
 from alflow.model import DefectClassifier, recalibrate_batchnorm
 from alflow.records import FULL_POOL_LEARNING, RoundRecord, SelectionRow
 from alflow.stopping import NoStopping, StoppingCriterion
+from alflow.stopping.calibration import calibrated, expected_calibration_error, fit_temperature, log_odds
 from alflow.strategies import ScoredPool, Selection, Strategy
 
 log = logging.getLogger("alflow")
@@ -228,21 +229,44 @@ class AcquisitionLoop:
     def _record(self, r: int, selection: Selection, val_probs: torch.Tensor, test_probs: torch.Tensor,
                 loss: float, gallery: str | None, start: float) -> RoundRecord:
         """Record: what the round measured. The expected defects left come from the pool scored with the
-        new version, which the next round's selection reuses (``ModelVersion.score_pool``)."""
+        new version, which the next round's selection reuses (``ModelVersion.score_pool``). For the
+        calibrated and recall-targeted stopping criteria it also records the defect log-odds on the
+        validation fold and the pool, the temperature fitted on the validation fold with its ECE, and (in a
+        simulation) the unlabeled pool's labels in the job's seeded random order, the verification sample."""
         expected_left = float("nan")
+        unlabeled_logits: list[float] = []
         if self.pool.n_unlabeled > 0:
             pool_probs = self._score(self.version).unlabeled.probs
             check_finite(r, "pool's defect probabilities", pool_probs, self.model)
             expected_left = float(pool_probs[:, 1].sum())
+            unlabeled_logits = _log_odds(pool_probs)
+        labeled_probs = self.version.probs(self.dataset.images, self.pool.labeled, self.settings.score_batch_size)
+        val_labels = self.dataset.labels[self.split.val]
+        val_logits = _log_odds(val_probs)
+        temperature = fit_temperature(val_logits, val_labels.tolist())
+        ece = expected_calibration_error(calibrated(val_logits, temperature), val_labels.numpy())
         truth = self.oracle if isinstance(self.oracle, GroundTruthOracle) else None
+        sample = sample_index = None
+        if truth is not None:
+            # One random order of the whole pool per job: each round's sample is its first still-unlabeled
+            # images, so later tests reuse the images earlier ones paid for.
+            generator = torch.Generator().manual_seed(self.seeds.verification())
+            order = self.pool.indices[torch.randperm(len(self.pool.indices), generator=generator)]
+            order = order[torch.isin(order, self.pool.unlabeled)]
+            sample_index = order.tolist()
+            sample = self.dataset.labels[order].tolist()  # simulation only: the ground truth the oracle holds
         return RoundRecord(
             round=r, n_labeled=self.pool.n_labeled, n_selected=len(selection.indices),
             defects_found=self.pool.defects_found,
             defects_left=truth.defects_left(self.pool) if truth else float("nan"),
-            val_auroc=auroc(val_probs, self.dataset.labels[self.split.val]),
+            val_auroc=auroc(val_probs, val_labels),
             test_auroc=truth.test_auroc(self.split.test, test_probs) if truth else float("nan"),
             train_loss=loss, seconds=time.perf_counter() - start, expected_defects_left=expected_left,
             stop_set_predictions=val_probs.argmax(dim=1).tolist(), gallery=gallery,
+            val_logits=val_logits, val_labels=val_labels.tolist(), labeled_logits=_log_odds(labeled_probs),
+            unlabeled_logits=unlabeled_logits, unlabeled_index=self.pool.unlabeled.tolist(),
+            temperature=temperature, val_ece=ece, remaining_sample_labels=sample,
+            remaining_sample_index=sample_index,
         )
 
     def _selection_rows(self, r: int, selection: Selection, revealed: torch.Tensor) -> list[SelectionRow]:
@@ -319,6 +343,12 @@ def fit(model: DefectClassifier, images: torch.Tensor, labels: torch.Tensor, tra
     if train.recalibrate_bn:
         recalibrate_batchnorm(model.net.to(device), calibration_images)
     return loss
+
+
+def _log_odds(probs: torch.Tensor) -> list[float]:
+    """Defect log-odds of N x 2 softmax probabilities (``alflow.stopping.calibration.log_odds``)."""
+    p = probs.detach().double().cpu().numpy()
+    return log_odds(p[:, 0], p[:, 1]).tolist()
 
 
 def _count(value: float) -> str:

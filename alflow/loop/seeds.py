@@ -32,6 +32,11 @@ class SeedStreams:
             return self.seed * _ROUNDS_PER_SEED + round_index
         return _LATE_ROUNDS + self.seed * (1 << 20) + round_index
 
+    def verification(self) -> int:
+        """The job's random order of the pool, whose still-unlabeled prefix is each round's verification
+        sample: a block of its own, above every other stream."""
+        return (1 << 41) + self.seed
+
     def batch_retrain(self) -> int:
         """Data order and augmentation of the end-of-run batch retrain."""
         return self.seed * _ROUNDS_PER_SEED + _BATCH_RETRAIN

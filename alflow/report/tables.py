@@ -1,4 +1,10 @@
-"""The paper's tables (and two more) as tidy rows: mean ± std over folds per dataset × strategy."""
+"""The paper's tables and the comparison tables as tidy rows, over folds x seeds per dataset x strategy.
+
+Every summary is ``mean``, ``std``, a 95 % interval (``ci95_low``, ``ci95_high``: Student's t over the runs,
+Wilson's for shares) and ``n`` (the runs measured): :mod:`alflow.report.stats`. The comparison tables
+add paired tests of each strategy against ``random`` over the same (fold, seed) pairs: Wilcoxon's
+signed-rank and the paired t test, with ``n_pairs``.
+"""
 from __future__ import annotations
 
 import math
@@ -6,23 +12,25 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 import numpy as np
-from scipy.stats import wilcoxon
 
 from alflow.records import (
-    COMPARED_CRITERIA, CUTOFF_NAMES, RUN_KIND_ACTIVE, RUN_KIND_FULL_POOL, TEST_AUROC, batch_metric, cutoff_metric,
-    stop_metric,
+    COMPARED_CRITERIA, CUTOFF_NAMES, POOL_SHARES, RUN_KIND_ACTIVE, RUN_KIND_FULL_POOL, TEST_AUROC, batch_metric,
+    cutoff_metric, pool_metric, stop_metric,
 )
 from alflow.report.runs import RunData
+from alflow.report.stats import describe, paired, share
 
 Row = dict[str, object]
+BASELINE = "random"  # the strategy every other is tested against
+RECALL_TARGET = 0.95  # a stopping rule is reliable in a run when its defect recall at the stop reaches this
+FULL_POOL_SHARE = 0.95  # labels needed to reach this share of the full-pool reference's test AUROC
 
 
 def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
-    v = np.array([x for x in values if x is not None and not math.isnan(x)], dtype=float)
-    if len(v) == 0:
-        return float("nan"), float("nan"), 0
-    # one value has no spread: NaN (printed "n/a"), not a standard deviation of 0
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), len(v)
+    """Mean, standard deviation (ddof=1; NaN for one value: no spread, printed "n/a") and count of the
+    finite values."""
+    d = describe(values)
+    return d["mean"], d["std"], d["n"]
 
 
 def _grouped(runs: list[RunData]) -> dict[tuple[str, str], list[RunData]]:
@@ -34,8 +42,7 @@ def _grouped(runs: list[RunData]) -> dict[tuple[str, str], list[RunData]]:
 
 
 def _row(base: Row, values: Iterable[float]) -> Row:
-    mean, std, n = mean_std(values)
-    return {**base, "mean": mean, "std": std, "n": n}
+    return {**base, **describe(values)}
 
 
 def _final_test_auroc(run: RunData) -> float:
@@ -52,14 +59,18 @@ def table1(runs: list[RunData]) -> list[Row]:
                          (r.metrics.get(cutoff_metric("best", "test_auroc"), math.nan) for r in group)))
         rows.append(_row({"dataset": dataset, "learning": "batch", "strategy": strategy},
                          (r.metrics.get(batch_metric("test_auroc"), math.nan) for r in group)))
+    for dataset, group in sorted(_full_pool(runs).items()):
+        rows.append(_row({"dataset": dataset, "learning": "upper bound (whole pool)", "strategy": "upper_bound"},
+                         (_final_test_auroc(r) for r in group)))
+    return rows
+
+
+def _full_pool(runs: list[RunData]) -> dict[str, list[RunData]]:
     bounds: dict[str, list[RunData]] = defaultdict(list)
     for run in runs:
         if run.kind == RUN_KIND_FULL_POOL:
             bounds[run.dataset].append(run)
-    for dataset, group in sorted(bounds.items()):
-        rows.append(_row({"dataset": dataset, "learning": "upper bound (whole pool)", "strategy": "upper_bound"},
-                         (_final_test_auroc(r) for r in group)))
-    return rows
+    return bounds
 
 
 def _cutoff_table(runs: list[RunData], key: str) -> list[Row]:
@@ -78,29 +89,99 @@ def table3(runs: list[RunData]) -> list[Row]:
     return _cutoff_table(runs, "test_auroc")
 
 
-def stopping_table(runs: list[RunData]) -> list[Row]:
-    """When may labeling stop? Per online criterion: images labeled, pool share saved, test AUROC
-    at the stop, and its loss against the best model of the run."""
-    rows = []
-    for (dataset, strategy), group in _grouped(runs).items():
-        for name in COMPARED_CRITERIA:
-            def metric(r: RunData, key: str, name: str = name) -> float:
-                return r.metrics.get(stop_metric(name, key), math.nan)
+def _key(run: RunData) -> tuple[str, str]:
+    return (run.fold, run.seed)
 
-            labeled = [metric(r, "n_labeled") for r in group]
-            saved = [1 - metric(r, "n_labeled") / r.pool_size if r.pool_size else math.nan for r in group]
-            test = [metric(r, "test_auroc") for r in group]
-            best = [r.metrics.get(cutoff_metric("best", "test_auroc"), math.nan) for r in group]
-            loss = [b - t for b, t in zip(best, test)]
-            fired = [metric(r, "stopped") for r in group]
-            row: Row = {"dataset": dataset, "strategy": strategy, "criterion": name}
-            for key, values in (("n_labeled", labeled), ("pool_saved", saved), ("test_auroc", test),
-                                ("auroc_loss_vs_best", loss), ("share_of_runs_stopped", fired)):
-                mean, std, n = mean_std(values)
-                row[f"{key}_mean"], row[f"{key}_std"] = mean, std
-            row["n"] = len(group)
-            rows.append(row)
+
+def _measure_rows(base: Row, per_run: dict[str, dict[tuple[str, str], float]],
+                  baseline: dict[str, dict[tuple[str, str], float]] | None, shares: frozenset[str] = frozenset(),
+                  notes: dict[str, str] | None = None) -> list[Row]:
+    """One row per measure: its summary over the runs and, given the baseline's values, the paired tests."""
+    rows = []
+    for measure, values in per_run.items():
+        if measure in shares:
+            summary = share(None if math.isnan(v) else bool(v) for v in values.values())
+        else:
+            summary = describe(values.values())
+        row: Row = {**base, "measure": measure, **summary}
+        test = paired(values, baseline[measure]) if baseline is not None else paired({}, {})
+        row.update({"vs": BASELINE, **test})
+        row["note"] = (notes or {}).get(measure, "")
+        rows.append(row)
     return rows
+
+
+def _stop_values(run: RunData, name: str, recall_target: float) -> dict[str, float]:
+    def metric(key: str) -> float:
+        return run.metrics.get(stop_metric(name, key), math.nan)
+
+    spent = metric("labels_spent")
+    if math.isnan(spent):  # runs logged before labels_spent: nothing but the pool's labels was spent
+        spent = metric("n_labeled")
+    best = run.metrics.get(cutoff_metric("best", "test_auroc"), math.nan)
+    recall = metric("recall")
+    return {
+        "n_labeled": metric("n_labeled"),
+        "labels_spent": spent,
+        "defect_recall": recall,
+        "labels_saved": run.pool_size - spent if run.pool_size else math.nan,
+        "pool_saved": 1 - spent / run.pool_size if run.pool_size else math.nan,
+        "test_auroc": metric("test_auroc"),
+        "auroc_loss_vs_best": best - metric("test_auroc"),
+        "reliability": math.nan if math.isnan(recall) else float(recall >= recall_target - 1e-12),
+        "share_of_runs_stopped": metric("stopped"),
+    }
+
+
+def stopping_table(runs: list[RunData], recall_target: float = RECALL_TARGET) -> list[Row]:
+    """When may labeling stop? Per dataset x strategy x online criterion (``records.COMPARED_CRITERIA``,
+    replayed on every run), one row per measure:
+
+    ``n_labeled`` (pool images labeled at the stop), ``labels_spent`` (plus the criterion's own labels: the
+    verification samples), ``defect_recall`` (defects found by the stop / defects in the pool),
+    ``labels_saved`` (pool size - labels spent) and ``pool_saved`` (its share of the pool), ``test_auroc``
+    at the stop and ``auroc_loss_vs_best`` (the run's best-validation round's test AUROC minus it),
+    ``reliability`` (share of runs whose defect recall at the stop reached ``recall_target``; Wilson
+    interval) and ``share_of_runs_stopped`` (share of runs in which the criterion fired; the others are
+    read as labeling the whole run). A criterion that never fires counts as labeling the whole run.
+    Paired tests against the same criterion on the ``random`` strategy's runs.
+    """
+    groups = _grouped(runs)
+    rows = []
+    for (dataset, strategy), group in groups.items():
+        for name in COMPARED_CRITERIA:
+            per_run = _by_measure({_key(r): _stop_values(r, name, recall_target) for r in group})
+            base = groups.get((dataset, BASELINE))
+            baseline = (_by_measure({_key(r): _stop_values(r, name, recall_target) for r in base})
+                        if base and strategy != BASELINE else None)
+            rows += _measure_rows({"dataset": dataset, "strategy": strategy, "criterion": name,
+                                   "recall_target": recall_target}, per_run, baseline,
+                                  shares=frozenset({"reliability", "share_of_runs_stopped"}))
+    return rows
+
+
+def reliable_stops(rows: list[Row]) -> list[Row]:
+    """From :func:`stopping_table`'s rows: per dataset x strategy, the criteria that reached the recall target
+    in every run measured (``reliability`` = 1), fewest labels spent first: ``dataset``, ``strategy``,
+    ``criterion``, ``labels_spent`` (mean), ``n`` (runs). The issue's question, "which rule reaches 95 %
+    defect recall in every run with the fewest labels", is the first row of each group."""
+    cells = {(r["dataset"], r["strategy"], r["criterion"], r["measure"]): r for r in rows}
+    out = []
+    for (dataset, strategy, criterion, measure), row in cells.items():
+        if measure != "reliability" or row["n"] == 0 or row["mean"] != 1.0:
+            continue
+        spent = cells[(dataset, strategy, criterion, "labels_spent")]
+        out.append({"dataset": dataset, "strategy": strategy, "criterion": criterion,
+                    "labels_spent": spent["mean"], "n": row["n"]})
+    return sorted(out, key=lambda r: (r["dataset"], r["strategy"], r["labels_spent"]))
+
+
+def _by_measure(per_run: dict[tuple[str, str], dict[str, float]]) -> dict[str, dict[tuple[str, str], float]]:
+    measures: dict[str, dict[tuple[str, str], float]] = defaultdict(dict)
+    for key, values in per_run.items():
+        for measure, value in values.items():
+            measures[measure][key] = value
+    return dict(measures)
 
 
 def area_under_curve(curve: list[tuple[int, float]]) -> float:
@@ -112,34 +193,80 @@ def area_under_curve(curve: list[tuple[int, float]]) -> float:
     return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2) / (x[-1] - x[0]))
 
 
-def compare_table(runs: list[RunData], baseline: str = "random") -> list[Row]:
-    """Area under the test-AUROC learning curve per strategy, and a Wilcoxon signed-rank test of each
-    strategy against the baseline, paired by (fold, seed)."""
+def labels_to_reach(curve: list[tuple[int, float]], target: float) -> float:
+    """Images labeled at the first round whose test AUROC is ``>= target``; NaN if none reaches it."""
+    return next((float(x) for x, y in curve if not math.isnan(y) and y >= target), math.nan)
+
+
+def full_pool_reference(runs: list[RunData]) -> dict[tuple[str, str], float]:
+    """Mean final test AUROC of the full-pool runs per (dataset, fold), over their seeds."""
+    values: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for run in runs:
+        if run.kind == RUN_KIND_FULL_POOL:
+            values[(run.dataset, run.fold)].append(_final_test_auroc(run))
+    return {key: describe(v)["mean"] for key, v in values.items()}
+
+
+def _strategy_values(run: RunData, reference: float) -> dict[str, float]:
+    curve = run.curves.get(TEST_AUROC, [])
+    values = {"aulc": area_under_curve(curve),
+              f"labels_to_{round(FULL_POOL_SHARE * 100)}pct_full_pool_auroc":
+                  labels_to_reach(curve, FULL_POOL_SHARE * reference) if math.isfinite(reference) else math.nan}
+    for pct in POOL_SHARES:
+        values[f"defects_found_at_{pct}pct"] = run.metrics.get(pool_metric(f"found_at_{pct}"), math.nan)
+    return values
+
+
+def strategy_table(runs: list[RunData]) -> list[Row]:
+    """Per dataset x strategy, one row per measure: ``aulc`` (area under the test-AUROC learning curve,
+    divided by its x range: :func:`area_under_curve`), ``labels_to_95pct_full_pool_auroc`` (images labeled
+    at the first round reaching 95 % of the full-pool reference's test AUROC on the same fold, averaged
+    over its seeds; runs that never reach it are not in ``n``; the ``note`` says when no full-pool run
+    exists), ``defects_found_at_10pct`` and ``_25pct`` (defects found once 10 % / 25 % of the pool is
+    labeled: ``pool/found_at_<pct>``). Paired tests against ``random`` over the same folds and seeds."""
+    reference = full_pool_reference(runs)
+    groups = _grouped(runs)
+    to_full = f"labels_to_{round(FULL_POOL_SHARE * 100)}pct_full_pool_auroc"
+
+    def values(group: list[RunData]) -> dict[str, dict[tuple[str, str], float]]:
+        return _by_measure({_key(r): _strategy_values(r, reference.get((r.dataset, r.fold), math.nan))
+                            for r in group})
+
+    rows = []
+    for (dataset, strategy), group in groups.items():
+        notes = {}
+        if not any(d == dataset for d, _ in reference):
+            notes[to_full] = "no full_pool run for this dataset: run strategy=upper_bound (al.learning=full_pool)"
+        else:
+            reached = sum(math.isfinite(v) for v in values(group)[to_full].values())
+            notes[to_full] = f"{reached} of {len(group)} runs reach it"
+        base = groups.get((dataset, BASELINE))
+        rows += _measure_rows({"dataset": dataset, "strategy": strategy}, values(group),
+                              values(base) if base and strategy != BASELINE else None, notes=notes)
+    return rows
+
+
+def compare_table(runs: list[RunData], baseline: str = BASELINE) -> list[Row]:
+    """Area under the test-AUROC learning curve per strategy, and paired tests of each strategy against the
+    baseline over the same (fold, seed) pairs: Wilcoxon's signed-rank (``wilcoxon_p``) and the paired t test
+    (``paired_t_p``), ``mean_diff_vs_baseline`` and ``n_pairs``."""
     groups = _grouped(runs)
     rows = []
     for (dataset, strategy), group in groups.items():
-        aulc = {(r.fold, r.seed): area_under_curve(r.curves.get(TEST_AUROC, [])) for r in group}
+        aulc = {_key(r): area_under_curve(r.curves.get(TEST_AUROC, [])) for r in group}
         row = _row({"dataset": dataset, "strategy": strategy}, aulc.values())
-        base = {(r.fold, r.seed): area_under_curve(r.curves.get(TEST_AUROC, []))
-                for r in groups.get((dataset, baseline), [])}
-        pairs = [(aulc[k], base[k]) for k in sorted(aulc.keys() & base.keys())
-                 if not (math.isnan(aulc[k]) or math.isnan(base[k]))]
-        diffs = [a - b for a, b in pairs]
+        base = {_key(r): area_under_curve(r.curves.get(TEST_AUROC, [])) for r in groups.get((dataset, baseline), [])}
+        test = paired(aulc, base)
         row["vs"] = baseline
-        row["n_pairs"] = len(pairs)
-        row["mean_diff_vs_baseline"] = float(np.mean(diffs)) if diffs else math.nan
-        row["wilcoxon_p"] = _wilcoxon(diffs) if strategy != baseline else math.nan
+        row["n_pairs"] = test["n_pairs"]
+        row["mean_diff_vs_baseline"] = test["mean_diff"]
+        row["wilcoxon_p"] = test["wilcoxon_p"] if strategy != baseline else math.nan
+        row["paired_t_p"] = test["paired_t_p"] if strategy != baseline else math.nan
         rows.append(row)
     return rows
 
 
-def _wilcoxon(diffs: list[float]) -> float:
-    """p-value, NaN where the test is undefined (fewer than 2 pairs, or all differences zero)."""
-    if len(diffs) < 2 or all(d == 0 for d in diffs):
-        return math.nan
-    return float(wilcoxon(diffs).pvalue)
-
-
 TABLES: dict[str, Callable[[list[RunData]], list[Row]]] = {
     "table1": table1, "table2": table2, "table3": table3, "stopping": stopping_table, "compare": compare_table,
+    "strategies": strategy_table,
 }

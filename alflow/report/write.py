@@ -29,7 +29,10 @@ def _mean_std(row: Row, digits: int) -> str:
         return "–"
     if row["n"] == 1:
         return f"{_fmt(row['mean'], digits)} ± n/a"
-    return f"{_fmt(row['mean'], digits)} ± {_fmt(row['std'], digits)}"
+    cell = f"{_fmt(row['mean'], digits)} ± {_fmt(row['std'], digits)}"
+    if "ci95_low" in row:  # the 95 % interval over folds x seeds (alflow.report.stats)
+        cell += f" [{_fmt(row['ci95_low'], digits)}, {_fmt(row['ci95_high'], digits)}]"
+    return cell
 
 
 def to_markdown(name: str, rows: list[Row]) -> str:

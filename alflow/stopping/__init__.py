@@ -6,16 +6,19 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from alflow.records import RoundRecord
 from alflow.stopping.contract import StoppingCriterion
+from alflow.stopping.calibration import expected_calibration_error, fit_temperature
+from alflow.stopping.classification_change import ClassificationChangeStopping
 from alflow.stopping.criteria import BudgetStopping, NoStopping
 from alflow.stopping.cutoffs import CUTOFFS, cutoffs, knee_point
 from alflow.stopping.knee import KneeStopping, held_knee
 from alflow.stopping.plateau import PlateauStopping
 from alflow.stopping.predicted_defects import PredictedDefectsStopping
 from alflow.stopping.stabilizing import StabilizingPredictions, cohen_kappa
+from alflow.stopping.verification import VerificationStopping, h0_p_value
 
 CRITERIA: dict[str, type[StoppingCriterion]] = {
     cls.name: cls for cls in (NoStopping, BudgetStopping, PlateauStopping, KneeStopping, PredictedDefectsStopping,
-                              StabilizingPredictions)}
+                              StabilizingPredictions, ClassificationChangeStopping, VerificationStopping)}
 
 
 Criteria = Mapping[str, StoppingCriterion] | Iterable[StoppingCriterion] | StoppingCriterion
@@ -45,7 +48,8 @@ def where_each_would_stop(history: Sequence[RoundRecord], criteria: Criteria) ->
 
 
 __all__ = [
-    "CRITERIA", "CUTOFFS", "BudgetStopping", "KneeStopping", "NoStopping", "PlateauStopping",
-    "PredictedDefectsStopping", "StabilizingPredictions", "StoppingCriterion", "cohen_kappa", "cutoffs", "held_knee",
-    "knee_point", "where_each_would_stop",
+    "CRITERIA", "CUTOFFS", "BudgetStopping", "ClassificationChangeStopping", "KneeStopping", "NoStopping",
+    "PlateauStopping", "PredictedDefectsStopping", "StabilizingPredictions", "StoppingCriterion",
+    "VerificationStopping", "cohen_kappa", "cutoffs", "expected_calibration_error", "fit_temperature", "h0_p_value",
+    "held_knee", "knee_point", "where_each_would_stop",
 ]

@@ -23,6 +23,11 @@ class StoppingCriterion(ABC):
     def should_stop(self, history: Sequence[RoundRecord]) -> bool:
         """True once labeling may stop, judged after the last round of ``history`` (oldest first)."""
 
+    def extra_labels(self, history: Sequence[RoundRecord]) -> int:
+        """Labels the criterion itself has asked the oracle for over ``history`` (a verification sample),
+        beyond the pool's ``n_labeled``; they count as labels spent. 0 for most criteria."""
+        return 0
+
     def remaining(self, n_labeled: int) -> int | None:
         """Images that may still be labeled with ``n_labeled`` labeled; None: no budget."""
         return None

@@ -20,7 +20,7 @@ class PlateauStopping(StoppingCriterion):
 
     name = "plateau"
 
-    def __init__(self, patience: int = 3, min_delta: float = 0.005, min_labeled: int = 0):
+    def __init__(self, patience: int, min_delta: float, min_labeled: int):
         self.patience = check_int("patience", patience, 1)
         self.min_delta = check_real("min_delta", min_delta, 0.0)
         self.min_labeled = check_int("min_labeled", min_labeled, 0)

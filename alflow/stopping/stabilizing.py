@@ -47,7 +47,7 @@ class StabilizingPredictions(StoppingCriterion):
 
     name = "stabilizing"
 
-    def __init__(self, kappa: float = 0.99, window: int = 3):
+    def __init__(self, kappa: float, window: int):
         self.kappa = check_real("kappa", kappa, -1.0, 1.0)
         self.window = check_int("window", window, 1)
 

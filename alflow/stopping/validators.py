@@ -19,3 +19,10 @@ def check_int(key: str, value: int, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"stopping.{key} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_choice(key: str, value: str, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``; ValueError naming ``stopping.<key>`` otherwise."""
+    if value not in choices:
+        raise ValueError(f"stopping.{key} must be one of {choices}, got {value!r}")
+    return value

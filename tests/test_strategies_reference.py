@@ -39,7 +39,8 @@ def pool_of(unlabeled, labeled, probs=None):
     return ScoredPool(
         unlabeled=ModelOutputs(indices=torch.arange(100, 100 + n), embeddings=torch.as_tensor(unlabeled),
                                probs=None if probs is None else torch.as_tensor(probs)),
-        labeled=ModelOutputs(indices=torch.arange(m), embeddings=torch.as_tensor(labeled).reshape(m, np.shape(unlabeled)[1])))
+        labeled=ModelOutputs(indices=torch.arange(m),
+                             embeddings=torch.as_tensor(labeled).reshape(m, np.shape(unlabeled)[1])))
 
 
 def sk_y(n_unlabeled, n_labeled):

@@ -91,6 +91,7 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
     settings = LoopSettings(**OmegaConf.to_container(cfg.al, resolve=True),
                             gallery_dir=str(Path(out_dir) / "gallery") if cfg.gallery_size > 0 else None,
                             gallery_size=cfg.gallery_size)
+    initial_strategy = cold_start_strategy(settings.initial_strategy, strategy)
     stats = split_statistics(dataset, split)
     log.info("[%s] %s: %d images (%d defects); pool %d, val %d, test %d", log_prefix, dataset_name, len(dataset),
              int(dataset.labels.sum()), len(split.pool), len(split.val), len(split.test))
@@ -121,7 +122,8 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
         model_factory = functools.partial(model_factory, backbone_state=backbone)
         loop = AcquisitionLoop(dataset, split, strategy, model_factory, train, settings, stopping=stopping,
                                listeners=[tracker], log_prefix=log_prefix, state_path=state_path,
-                               state_extra={"run_id": tracker.run_id})
+                               state_extra={"run_id": tracker.run_id}, initial_strategy=initial_strategy,
+                               pretrained_backbone=_backbone_name(cfg.model) if backbone is not None else None)
         if resuming:
             loop.restore(state)
             relogged = tracker.sync(loop.history, loop.rows)
@@ -152,6 +154,23 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
     state_path.unlink(missing_ok=True)  # finished: a rerun of the same job starts a new run
     log.info("[%s] done: best val AUROC %.3f, MLflow run %s", log_prefix, best, tracker.run_id)
     return best
+
+
+def cold_start_strategy(name: str, strategy):
+    """The strategy that picks round 0 (``al.initial_strategy``): None for ``random``; the run's own strategy
+    when it is the one named (with its overrides); else that strategy at the settings of its
+    ``conf/strategy`` file."""
+    if name == "random":
+        return None
+    if getattr(strategy, "name", None) == name:
+        return strategy
+    return instantiate(OmegaConf.load(Path(CONF_DIR) / "strategy" / f"{name}.yaml"))
+
+
+def _backbone_name(model_cfg: DictConfig) -> str:
+    if model_cfg.pretrained != "none":
+        return f"model.pretrained={model_cfg.pretrained}"
+    return f"model.weights_path={model_cfg.weights_path}"
 
 
 def _check_health(log_prefix: str, history, val_labels, full_pool: bool, tracker) -> None:

@@ -28,11 +28,13 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 from skimage.metrics import structural_similarity
 from conf_dataset import dataset_from_conf  # benchmarks/ is on sys.path when run as a script
 
@@ -109,7 +111,10 @@ def build_methods(net, images, size, n_unlabeled, n_select, peers: bool, bf16: b
     def skimage_finish(_, outputs):
         return skimage_select(np.concatenate(outputs), n_unlabeled, n_select)
 
-    strategy = GradCamAvg(map_size=size)
+    defaults = OmegaConf.to_container(OmegaConf.load(Path(__file__).resolve().parent.parent / "conf" / "strategy"
+                                                     / "gradcam_avg.yaml"))  # the settings' one home
+    settings = {k: v for k, v in defaults.items() if not k.startswith("_")}
+    strategy = GradCamAvg(**{**settings, "map_size": size, "image_size": None})
     needs = strategy.needs | {"probs"}
 
     def alflow_start(use_bf16=False):

@@ -30,9 +30,9 @@ from alflow.strategies import GradCamAvg, ModelOutputs, ScoredPool, UncertaintyS
 ROUND_PARTS = ("train_incremental", "score_gradcam_avg", "select_gradcam_avg", "evaluate")
 
 
-def group_defaults(group: str) -> dict:
-    """The values of conf/<group>/ (their one home), without Hydra's keys."""
-    option = {"trainer": "default", "model": "resnet18"}[group]
+def group_defaults(group: str, option: str | None = None) -> dict:
+    """The values of conf/<group>/<option>.yaml (their one home), without Hydra's keys."""
+    option = option or {"trainer": "default", "model": "resnet18"}[group]
     values = OmegaConf.to_container(OmegaConf.load(Path(__file__).resolve().parent.parent / "conf" / group
                                                    / f"{option}.yaml"))
     return {k: v for k, v in values.items() if not k.startswith("_")}
@@ -58,7 +58,8 @@ def one_size(size: int, n_images: int, labeled: int, min_steps: int) -> dict[str
     parts["train_incremental"], _ = clock(lambda: train_round(model, ds.images[new], ds.labels[new], train, 0))
     fresh = DefectClassifier(**group_defaults("model"))
     parts["train_batch"], _ = clock(lambda: train_round(fresh, ds.images[lab], ds.labels[lab], train, 0))
-    unc, gc = UncertaintySampling(), GradCamAvg()
+    unc = UncertaintySampling(**group_defaults("strategy", "uncertainty"))
+    gc = GradCamAvg(**{**group_defaults("strategy", "gradcam_avg"), "image_size": None})
     parts["score_uncertainty"], out_u = clock(lambda: score_images(model.net, ds.images, unl, unc.needs))
     parts["score_gradcam_avg"], out_g = clock(
         lambda: score_images(model.net, ds.images, torch.cat([unl, lab]), gc.needs, gc.cam_settings))

@@ -78,6 +78,19 @@ def elpv_dataset(**overrides):
     return build_elpv(**dataset_settings("elpv", **overrides))
 
 
+def strategy(name: str, **overrides):
+    """The strategy ``name`` at the settings of ``conf/strategy/<name>.yaml`` (their one home), ``overrides`` on
+    top; interpolations into other groups resolve against ``seed: 0`` and ``dataset.image_size: null`` (no
+    GradCAM grid check) unless overridden."""
+    from omegaconf import OmegaConf
+
+    from alflow.strategies import make_strategy
+
+    root = OmegaConf.create({"seed": 0, "dataset": {"image_size": None},
+                             "strategy": group_defaults("strategy", name, **overrides)})
+    return make_strategy(name, **OmegaConf.to_container(root.strategy, resolve=True))
+
+
 def classifier(**overrides):
     """A DefectClassifier with conf/model/resnet18.yaml's values, ``overrides`` on top."""
     from alflow.model import DefectClassifier

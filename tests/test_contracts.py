@@ -1,13 +1,12 @@
 """Small contracts of the loop's parts: stopping criteria, seed streams, model versions, run kinds."""
 import pytest
 import torch
-from conftest import loop_settings, plain_classifier, train_settings
+from conftest import loop_settings, plain_classifier, strategy, train_settings
 
 from alflow.data import KFold
 from alflow.loop import AcquisitionLoop, SeedStreams
 from alflow.records import RUN_KIND_ACTIVE, RUN_KIND_FULL_POOL, run_kind
 from alflow.stopping import CRITERIA, BudgetStopping, StoppingCriterion
-from alflow.strategies import make_strategy
 
 TRAIN = train_settings(epochs=1, min_steps=1, max_steps=None, batch_size=16, class_weighting="none", accelerator="cpu")
 
@@ -38,7 +37,7 @@ def test_seed_streams_keep_earlier_values_and_never_collide():
 
 def make_loop(dataset, **settings):
     split = KFold(k=5, index=0, seed=0).split(dataset.labels)
-    return AcquisitionLoop(dataset, split, make_strategy("uncertainty"), plain_classifier,
+    return AcquisitionLoop(dataset, split, strategy("uncertainty"), plain_classifier,
                            TRAIN, loop_settings(batch_size=16, **settings))
 
 

@@ -1,12 +1,12 @@
 import pytest
 import torch
 from conftest import loop_settings, plain_classifier, train_settings
+from conftest import strategy as make
 
 from alflow.analysis import retrain_batch
 from alflow.data import KFold
 from alflow.loop import AcquisitionLoop, auroc, score_images
 from alflow.stopping import BudgetStopping
-from alflow.strategies import make_strategy
 
 TRAIN = train_settings(epochs=1, min_steps=1, max_steps=None, batch_size=16, class_weighting="none", accelerator="cpu")
 
@@ -25,7 +25,7 @@ def make_loop(dataset, strategy="random", stopping=None, **settings):
     recorder = Recorder()
     # layer3: the tiny dataset's 32 px images are a 1 x 1 grid at layer4, where GradCAM_avg cannot rank
     options = {"layer": "layer3", "image_size": 32} if strategy == "gradcam_avg" else {}
-    loop = AcquisitionLoop(dataset, split, make_strategy(strategy, **options), plain_classifier, TRAIN,
+    loop = AcquisitionLoop(dataset, split, make(strategy, **options), plain_classifier, TRAIN,
                            loop_settings(batch_size=16, **settings), stopping=stopping, listeners=[recorder])
     return loop, split, recorder
 

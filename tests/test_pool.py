@@ -37,11 +37,10 @@ def test_pool_owns_the_revealed_labels():
 def test_a_labeling_session_has_no_ground_truth_measurements(tiny_dataset):
     """A person as the oracle: defects found come from the revealed labels; what only a simulation
     can know (defects left, test AUROC) is NaN, and nothing reads ground truth."""
-    from conftest import loop_settings, plain_classifier, train_settings
+    from conftest import loop_settings, plain_classifier, strategy, train_settings
 
     from alflow.data import KFold
     from alflow.loop import AcquisitionLoop
-    from alflow.strategies import make_strategy
 
     class Person:  # reveals the truth but is no GroundTruthOracle
         def __init__(self, labels):
@@ -52,7 +51,7 @@ def test_a_labeling_session_has_no_ground_truth_measurements(tiny_dataset):
 
     flipped = 1 - tiny_dataset.labels  # what the person says differs from the dataset's labels
     split = KFold(k=5, index=0, seed=0).split(tiny_dataset.labels)
-    loop = AcquisitionLoop(tiny_dataset, split, make_strategy("uncertainty"), plain_classifier,
+    loop = AcquisitionLoop(tiny_dataset, split, strategy("uncertainty"), plain_classifier,
                            train_settings(epochs=1, min_steps=1, max_steps=None, batch_size=16,
                                           class_weighting="none", accelerator="cpu"),
                            loop_settings(batch_size=16, max_rounds=2), oracle=Person(flipped))

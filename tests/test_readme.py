@@ -2,6 +2,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -28,3 +30,17 @@ def test_readme_main_job_runs_the_sweep_script():
     script = main_job.split("&&")[-1].strip()
     assert script == "./multirun.sh"
     assert (ROOT / "multirun.sh").stat().st_mode & 0o111, "multirun.sh is not executable"
+
+
+@pytest.mark.slow
+def test_readme_python_api_example_runs(tmp_path, monkeypatch):
+    """The "Python API" block runs as written, in a folder whose conf/ is the repository's."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Python API", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    (tmp_path / "conf").symlink_to(ROOT / "conf")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ALFLOW_CACHE_DIR", str(tmp_path / "cache"))
+    scope: dict = {}
+    exec(compile(code, "README.md (Python API)", "exec"), scope)
+    assert len(scope["history"]) == 3 and scope["batch"] is not None

@@ -8,12 +8,12 @@ import time
 
 import pytest
 from conftest import checkout_env, loop_settings, plain_classifier, run_alflow, train_settings
+from conftest import strategy as make
 from mlflow.tracking import MlflowClient
 
 from alflow.data import KFold
 from alflow.loop import AcquisitionLoop
 from alflow.loop.checkpoint import load_state
-from alflow.strategies import make_strategy
 
 TRAIN = train_settings(epochs=1, min_steps=1, max_steps=None, batch_size=16, class_weighting="none", accelerator="cpu")
 
@@ -22,7 +22,7 @@ def make_loop(dataset, state_path, strategy="gradcam_avg"):
     split = KFold(k=5, index=0, seed=0).split(dataset.labels)
     # layer3: the tiny dataset's 32 px images are a 1 x 1 grid at layer4, where GradCAM_avg cannot rank
     options = {"layer": "layer3", "image_size": 32} if strategy == "gradcam_avg" else {}
-    return AcquisitionLoop(dataset, split, make_strategy(strategy, **options), plain_classifier, TRAIN,
+    return AcquisitionLoop(dataset, split, make(strategy, **options), plain_classifier, TRAIN,
                            loop_settings(batch_size=16), state_path=state_path)
 
 

@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 import torch
 from captum.attr import LayerGradCam
+from conftest import strategy as make
 from skimage.metrics import structural_similarity
 
 from alflow.loop import score_images
 from alflow.model import build_resnet18, normalize
 from alflow.strategies import (
-    GradCamAvg, ModelOutputs, RandomSampling, ScoredPool, UncertaintySampling, make_strategy,
+    GradCamAvg, ModelOutputs, RandomSampling, ScoredPool, make_strategy,
 )
 
 
@@ -21,7 +22,7 @@ def _pool(probs, unlabeled_idx, cams_u=None, cams_l=None):
 
 def test_uncertainty_picks_least_confident_first():
     pool = _pool([[0.9, 0.1], [0.55, 0.45], [0.2, 0.8], [0.5, 0.5]], [10, 11, 12, 13])
-    sel = UncertaintySampling().select(pool, 3, torch.Generator().manual_seed(0))
+    sel = make("uncertainty").select(pool, 3, torch.Generator().manual_seed(0))
     assert sel.indices.tolist() == [13, 11, 12]
     assert torch.allclose(sel.scores, torch.tensor([0.5, 0.45, 0.2], dtype=torch.float64))
 
@@ -37,13 +38,15 @@ def test_random_is_seeded_and_covers_the_pool():
 
 def test_selection_never_exceeds_the_pool():
     pool = _pool([[0.5, 0.5]] * 3, [1, 2, 3])
-    assert len(UncertaintySampling().select(pool, 10, torch.Generator()).indices) == 3
+    assert len(make("uncertainty").select(pool, 10, torch.Generator()).indices) == 3
 
 
 def test_registry_and_unknown_name():
-    assert isinstance(make_strategy("gradcam_avg", map_size=16), GradCamAvg)
-    with pytest.raises(ValueError, match="unknown strategy 'entropy'"):
-        make_strategy("entropy")
+    assert isinstance(make("gradcam_avg", map_size=16), GradCamAvg)
+    with pytest.raises(ValueError, match="unknown strategy 'entropie'"):
+        make_strategy("entropie")
+    with pytest.raises(TypeError, match="temperature"):  # no defaults of its own: conf/strategy/ holds them
+        make_strategy("uncertainty", sampling="topk")
 
 
 def test_gradcam_avg_selects_what_the_papers_algorithm_selects():
@@ -54,7 +57,7 @@ def test_gradcam_avg_selects_what_the_papers_algorithm_selects():
         net.fc.weight.mul_(5)
     images = torch.randint(0, 256, (60, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
     labeled, unlabeled = torch.arange(0, 20), torch.arange(20, 60)
-    strategy = GradCamAvg(map_size=32)
+    strategy = make("gradcam_avg", map_size=32)
 
     def literal_map(i):
         x = normalize(images[i:i + 1])
@@ -85,7 +88,7 @@ def test_gradcam_avg_needs_labeled_maps():
     pool = ScoredPool(unlabeled=ModelOutputs(indices=torch.arange(3), cams=cams),
                       labeled=ModelOutputs(indices=torch.empty(0, dtype=torch.long), cams=cams[:0]))
     with pytest.raises(ValueError, match="at least one labeled image"):
-        GradCamAvg().select(pool, 2, torch.Generator())
+        make("gradcam_avg").select(pool, 2, torch.Generator())
 
 
 # --------------------------------------------------------------------------- issue 14, item 2
@@ -97,12 +100,12 @@ def test_gradcam_avg_needs_labeled_maps():
 def test_gradcam_avg_refuses_a_one_by_one_grid_naming_what_works(layer, size, smallest):
     with pytest.raises(ValueError, match=rf"strategy.layer={layer} sees dataset.image_size={size} as a 1 x 1 grid.*"
                                          rf"dataset.image_size>={smallest}"):
-        GradCamAvg(layer=layer, image_size=size)
+        make("gradcam_avg", layer=layer, image_size=size)
 
 
 @pytest.mark.parametrize("layer, size", [("layer4", 33), ("layer4", 48), ("layer3", 32), ("layer1", 16)])
 def test_gradcam_avg_accepts_a_grid_of_two_or_more(layer, size):
-    GradCamAvg(layer=layer, image_size=size)
+    make("gradcam_avg", layer=layer, image_size=size)
 
 
 @pytest.mark.parametrize("size", [16, 32, 33, 48, 64, 65, 100])
@@ -120,7 +123,7 @@ def test_cam_grid_is_the_resnet_feature_grid(size):
 
 def test_unknown_cam_layer_is_refused():
     with pytest.raises(ValueError, match="strategy.layer must be one of"):
-        GradCamAvg(layer="layer5")
+        make("gradcam_avg", layer="layer5")
 
 
 def test_the_hydra_config_refuses_gradcam_avg_at_32_px_and_smoke_runs_it():
@@ -141,7 +144,8 @@ def test_all_equal_priorities_are_drawn_at_random_with_a_warning(caplog):
     pool = ScoredPool(unlabeled=ModelOutputs(indices=torch.arange(10, 16), cams=flat),
                       labeled=ModelOutputs(indices=torch.arange(2), cams=flat[:2]))
     with caplog.at_level("WARNING"):
-        picks = [GradCamAvg().select(pool, 3, torch.Generator().manual_seed(s)).indices.tolist() for s in range(5)]
+        strategy = make("gradcam_avg")
+        picks = [strategy.select(pool, 3, torch.Generator().manual_seed(s)).indices.tolist() for s in range(5)]
     assert "gradcam_avg gave all 6 unlabeled images the same priority" in caplog.text
     assert len({tuple(p) for p in picks}) > 1  # not the pool's index order every time
     expected = (torch.randperm(6, generator=torch.Generator().manual_seed(0))[:3] + 10).tolist()
@@ -149,5 +153,5 @@ def test_all_equal_priorities_are_drawn_at_random_with_a_warning(caplog):
     # taking the whole pool needs no ranking: no warning, index order
     caplog.clear()
     with caplog.at_level("WARNING"):
-        assert GradCamAvg().select(pool, 6, torch.Generator()).indices.tolist() == list(range(10, 16))
+        assert make("gradcam_avg").select(pool, 6, torch.Generator()).indices.tolist() == list(range(10, 16))
     assert not caplog.text

@@ -35,7 +35,7 @@ from alflow.model import DefectClassifier, recalibrate_batchnorm
 from alflow.records import FULL_POOL_LEARNING, RoundRecord, SelectionRow
 from alflow.stopping import NoStopping, StoppingCriterion
 from alflow.stopping.calibration import calibrated, expected_calibration_error, fit_temperature, log_odds
-from alflow.strategies import ScoredPool, Selection, Strategy
+from alflow.strategies import REGISTRY, ScoredPool, Selection, Strategy
 
 log = logging.getLogger("alflow")
 
@@ -50,13 +50,17 @@ class LoopSettings:
     (on every labeled image with ``replay``); ``batch`` trains a fresh model each round on every
     labeled image; ``full_pool`` is the reference run of the tables: round 0 labels the whole
     pool (in a seeded random order) and trains on it once. Sizes are images;
-    ``initial_size`` None = ``batch_size``; ``max_rounds`` None = no limit. ``gallery_size``
+    ``initial_size`` None = ``batch_size``; ``max_rounds`` None = no limit. ``initial_strategy``:
+    what picks the first batch, with nothing labeled: ``random`` (seeded, the same for every
+    strategy), or a strategy that can start cold (``typiclust``, ``coreset``) on the embeddings
+    of a pretrained backbone (see ``AcquisitionLoop``). ``gallery_size``
     selected images a round are drawn with their GradCAM into ``gallery_dir`` (None: none).
     ValueError names the ``al.`` key of a bad value.
     """
 
     batch_size: int
     initial_size: int | None
+    initial_strategy: str
     learning: str
     replay: bool
     score_batch_size: int
@@ -75,6 +79,10 @@ class LoopSettings:
             raise ValueError(f"al.batch_size must be >= 1, got {self.batch_size}")
         if self.initial_size is not None and self.initial_size < 1:
             raise ValueError(f"al.initial_size must be >= 1 or null, got {self.initial_size}")
+        cold = sorted(name for name, cls in REGISTRY.items() if cls.cold_start)
+        if self.initial_strategy != "random" and self.initial_strategy not in cold:
+            raise ValueError(f"al.initial_strategy must be random or a strategy that picks with nothing labeled "
+                             f"({', '.join(cold)}), got {self.initial_strategy!r}")
 
 
 class DivergedError(FloatingPointError):
@@ -106,13 +114,26 @@ class AcquisitionLoop:
     ``oracle`` reveals labels (default: simulated from ``dataset.labels``); ``listeners`` are told
     of every committed round; ``log_prefix`` starts each progress line; the state goes to
     ``state_path`` after every round (None: not saved), with ``state_extra`` beside it.
+
+    Cold start: with ``al.initial_strategy`` other than ``random``, ``initial_strategy`` (that
+    strategy, built from its config) picks the first batch from the embeddings of the fresh model,
+    which are meaningful only when it starts from a pretrained backbone: ``pretrained_backbone``
+    names it (``model.pretrained=ssl`` gives the self-supervised embeddings TypiClust was made for;
+    ``imagenet`` or a weights file also count). Without one (None) round 0 is drawn at random, and
+    the log says so. ValueError when ``initial_strategy`` is missing or not the one configured.
     """
 
     def __init__(self, dataset: InspectionDataset, split: FoldSplit, strategy: Strategy,
                  model_factory: Callable[[], DefectClassifier], train: TrainSettings, settings: LoopSettings,
                  stopping: StoppingCriterion | None = None, oracle: Oracle | None = None,
                  listeners: Sequence[RoundListener] = (), log_prefix: str = "",
-                 state_path: str | Path | None = None, state_extra: dict | None = None):
+                 state_path: str | Path | None = None, state_extra: dict | None = None,
+                 initial_strategy: Strategy | None = None, pretrained_backbone: str | None = None):
+        wanted, given = settings.initial_strategy, getattr(initial_strategy, "name", None)
+        if wanted != "random" and given != wanted:
+            raise ValueError(f"al.initial_strategy={wanted}: pass that strategy as initial_strategy= (got {given})")
+        self.initial_strategy = initial_strategy if settings.initial_strategy != "random" else None
+        self.pretrained_backbone = pretrained_backbone
         self.dataset, self.split, self.strategy = dataset, split, strategy
         self.model_factory, self.train, self.settings = model_factory, train, settings
         self.stopping = stopping or NoStopping()
@@ -167,7 +188,7 @@ class AcquisitionLoop:
         r = len(self.history)
         picker = self.version  # the model that picks this round's batch
         scored = self._score(picker) if self.pool.n_labeled else None
-        selection = self._select(r, self._batch_size_now(), scored)
+        selection = self._select(r, self._batch_size_now(), scored, picker)
         revealed = self.oracle.reveal(selection.indices)
         gallery = self._gallery(picker, r, selection, revealed)
         self.pool.mark_labeled(selection.indices, r, revealed)
@@ -188,19 +209,29 @@ class AcquisitionLoop:
 
     # ---- the steps of a round ----
 
-    def _score(self, version: ModelVersion) -> ScoredPool:
-        """Score: one pass over the pool with ``version``, for what the strategy needs plus probabilities
-        (the label-free stopping signals use them); labeled images only when the strategy compares
-        against them (maps, embeddings)."""
-        needs = self.strategy.needs | {"probs"}
+    def _score(self, version: ModelVersion, strategy: Strategy | None = None) -> ScoredPool:
+        """Score: one pass over the pool with ``version``, for what ``strategy`` (default: the run's) needs
+        plus probabilities (the label-free stopping signals use them); labeled images only when the
+        strategy compares against them (maps, embeddings)."""
+        strategy = strategy or self.strategy
+        needs = strategy.needs | {"probs"}
         labeled_needed = "cams" in needs or "embeddings" in needs
         labeled = self.pool.labeled if labeled_needed else torch.empty(0, dtype=torch.long)
         return version.score_pool(self.dataset.images, self.pool.unlabeled, labeled, needs,
-                                  self.settings.score_batch_size)
+                                  self.settings.score_batch_size, strategy.mc_dropout)
 
-    def _select(self, r: int, n: int, scored: ScoredPool | None) -> Selection:
-        """Select: the strategy's ``n`` picks, or a seeded random draw while nothing is labeled."""
+    def _select(self, r: int, n: int, scored: ScoredPool | None, picker: ModelVersion) -> Selection:
+        """Select: the strategy's ``n`` picks; while nothing is labeled, the cold-start strategy's on the
+        pretrained embeddings, or a seeded random draw."""
         generator = torch.Generator().manual_seed(self.seeds.selection(r))
+        if scored is None and self.initial_strategy is not None and self.settings.learning != FULL_POOL_LEARNING:
+            if self.pretrained_backbone:
+                log.info("[%s] round 1: %d images picked by %s on the embeddings of the %s backbone", self.log_prefix,
+                         n, self.initial_strategy.name, self.pretrained_backbone)
+                return self.initial_strategy.select(self._score(picker, self.initial_strategy), n, generator)
+            log.warning("[%s] al.initial_strategy=%s needs pretrained embeddings (model.pretrained=ssl), and this "
+                        "job's model starts from random weights: round 1 is drawn at random", self.log_prefix,
+                        self.initial_strategy.name)
         if scored is None:
             order = torch.randperm(self.pool.n_unlabeled, generator=generator)[:n]
             return Selection(self.pool.unlabeled[order], torch.full((n,), float("nan"), dtype=torch.float64))

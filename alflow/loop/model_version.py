@@ -14,7 +14,7 @@ from torchmetrics.functional.classification import binary_auroc
 from alflow.explain import CamSettings
 from alflow.loop.scoring import ScoringPass
 from alflow.model import DefectClassifier
-from alflow.strategies import ModelOutputs, ScoredPool
+from alflow.strategies import McDropout, ModelOutputs, ScoredPool
 
 
 def auroc(probs: torch.Tensor, labels: torch.Tensor) -> float:
@@ -46,22 +46,23 @@ class ModelVersion:
         self._pool_scores: ScoredPool | None = None
 
     def score(self, images: torch.Tensor, indices: torch.Tensor, needs: frozenset[str],
-              batch_size: int = 256) -> ModelOutputs:
-        """``images[indices]`` (uint8, N x 3 x H x W) scored for ``needs`` (probs, embeddings, cams)."""
-        return self.scoring.score(images, indices, needs, batch_size)
+              batch_size: int = 256, mc_dropout: McDropout | None = None) -> ModelOutputs:
+        """``images[indices]`` (uint8, N x 3 x H x W) scored for ``needs`` (probs, embeddings, cams, and
+        mc_probs with ``mc_dropout``)."""
+        return self.scoring.score(images, indices, needs, batch_size, mc_dropout)
 
     def probs(self, images: torch.Tensor, indices: torch.Tensor, batch_size: int) -> torch.Tensor:
         """Softmax probabilities (len(indices) x 2) of ``images[indices]``."""
         return self.score(images, indices, frozenset({"probs"}), batch_size).probs
 
     def score_pool(self, images: torch.Tensor, unlabeled: torch.Tensor, labeled: torch.Tensor,
-                   needs: frozenset[str], batch_size: int) -> ScoredPool:
+                   needs: frozenset[str], batch_size: int, mc_dropout: McDropout | None = None) -> ScoredPool:
         """One pass over the unlabeled and (when the strategy compares against them: maps,
         embeddings) the labeled pool images. The same question asked twice of one version is
         answered from the first pass: scoring is deterministic for fixed weights."""
-        key = (needs, tuple(unlabeled.tolist()), tuple(labeled.tolist()))
+        key = (needs, mc_dropout, tuple(unlabeled.tolist()), tuple(labeled.tolist()))
         if key != self._pool_key:
-            outputs = self.score(images, torch.cat([unlabeled, labeled]), needs, batch_size)
+            outputs = self.score(images, torch.cat([unlabeled, labeled]), needs, batch_size, mc_dropout)
             n = len(unlabeled)
             self._pool_key, self._pool_scores = key, ScoredPool(unlabeled=_rows(outputs, slice(0, n)),
                                                                 labeled=_rows(outputs, slice(n, None)))
@@ -73,4 +74,5 @@ def _rows(outputs: ModelOutputs, rows: slice) -> ModelOutputs:
         return None if t is None else t[rows]
 
     return ModelOutputs(indices=outputs.indices[rows], probs=pick(outputs.probs),
-                        embeddings=pick(outputs.embeddings), cams=pick(outputs.cams))
+                        embeddings=pick(outputs.embeddings), cams=pick(outputs.cams),
+                        mc_probs=None if outputs.mc_probs is None else outputs.mc_probs[:, rows])

@@ -13,19 +13,20 @@ from alflow.explain import (
 )
 from alflow.model import normalize
 from alflow.model.speed import scoring_copy
-from alflow.strategies import ModelOutputs
+from alflow.strategies import McDropout, ModelOutputs
 
 
 def score_images(net: torch.nn.Module, images: torch.Tensor, indices: torch.Tensor, needs: frozenset[str],
                  cam_settings: CamSettings | None = None, batch_size: int = 256,
                  device: torch.device | str = "cpu", allow_closed_form: bool = True,
-                 channels_last: bool = True, fold_bn: bool = True, bf16: bool = False) -> ModelOutputs:
+                 channels_last: bool = True, fold_bn: bool = True, bf16: bool = False,
+                 mc_dropout: McDropout | None = None) -> ModelOutputs:
     """Score ``images[indices]`` with ``net`` (a torchvision ResNet) in eval mode, in batches.
 
     See ``ScoringPass`` for the options; ``net`` itself is not touched.
     """
     scoring = ScoringPass(net, cam_settings, device, allow_closed_form, channels_last, fold_bn, bf16)
-    return scoring.score(images, indices, needs, batch_size)
+    return scoring.score(images, indices, needs, batch_size, mc_dropout)
 
 
 class ScoringPass:
@@ -37,7 +38,9 @@ class ScoringPass:
     ``benchmarks/acquisition.py`` measures both. ``bf16`` runs the forward pass under bfloat16
     autocast (maps and probabilities are still finished in float32); off by default, since it may
     change picks (faster where bf16 is native, slower on CPUs without it; ``--bf16`` there measures both).
-    ``cam_settings`` is needed only to ask for maps.
+    ``cam_settings`` is needed only to ask for maps, ``mc_dropout`` only to ask for ``mc_probs``: the
+    T x N x 2 softmax of the head (``fc``) applied to the penultimate features under T dropout masks
+    (``McDropout``; dropout is on for this and nothing else, the rest of the pass is in eval mode).
     ``allow_closed_form=False`` forces Captum even where the closed form applies (for checks).
     """
 
@@ -57,28 +60,47 @@ class ScoringPass:
             self.layer.register_forward_hook(lambda m, i, o: self._captured.__setitem__("features", o))
 
     def score(self, images: torch.Tensor, indices: torch.Tensor, needs: frozenset[str],
-              batch_size: int = 256) -> ModelOutputs:
+              batch_size: int = 256, mc_dropout: McDropout | None = None) -> ModelOutputs:
         """``images[indices]`` in batches of ``batch_size``."""
-        parts = [self(images[indices[start:start + batch_size]], needs)
+        masks = self._masks(needs, mc_dropout)
+        parts = [self(images[indices[start:start + batch_size]], needs, masks)
                  for start in range(0, len(indices), batch_size)]
         return ModelOutputs(
             indices=indices,
             probs=torch.cat([p.probs for p in parts]) if parts else torch.empty(0, 2),
             embeddings=torch.cat([p.embeddings for p in parts]) if parts and "embeddings" in needs else None,
             cams=torch.cat([p.cams for p in parts]) if parts and "cams" in needs else None,
+            mc_probs=None if masks is None else (torch.cat([p.mc_probs for p in parts], dim=1) if parts
+                                                 else torch.empty(len(masks), 0, 2)),
         )
 
-    def __call__(self, batch: torch.Tensor, needs: frozenset[str]) -> ModelOutputs:
-        """Score one batch of uint8 images (N x 3 x H x W); ``indices`` of the result is left empty."""
+    def _masks(self, needs: frozenset[str], mc_dropout: McDropout | None) -> torch.Tensor | None:
+        """The pass's T x D dropout masks on ``device`` (None unless ``mc_probs`` are asked for)."""
+        if "mc_probs" not in needs:
+            return None
+        if mc_dropout is None:
+            raise ValueError("MC-dropout probabilities (mc_probs) were asked for without McDropout settings")
+        return mc_dropout.masks(self.scorer.fc.in_features).to(self.device)
+
+    def __call__(self, batch: torch.Tensor, needs: frozenset[str], masks: torch.Tensor | None = None) -> ModelOutputs:
+        """Score one batch of uint8 images (N x 3 x H x W); ``indices`` of the result is left empty.
+        ``masks`` (T x D, see ``McDropout.masks``): given, the result carries ``mc_probs`` (T x N x 2)."""
         if "cams" in needs and self.cam_settings is None:
             raise ValueError("GradCAM maps were asked for without CamSettings")
         x = normalize(batch.to(self.device)).contiguous(memory_format=self.memory_format)
         with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
             logits = self.scorer(x).float()
-        embeddings = self._captured["embedding"].float().cpu() if "embeddings" in needs else None
+        features = self._captured["embedding"].float()
+        embeddings = features.cpu() if "embeddings" in needs else None
         cams = self._cams(x, logits, batch.shape[-1]).cpu() if "cams" in needs else None
+        mc_probs = None
+        if masks is not None:
+            with torch.inference_mode():
+                fc = self.scorer.fc
+                mc_probs = torch.nn.functional.linear(features[None] * masks[:, None, :], fc.weight.float(),
+                                                      fc.bias.float()).softmax(dim=-1).cpu()
         return ModelOutputs(indices=torch.empty(0, dtype=torch.long), probs=logits.softmax(dim=1).cpu(),
-                            embeddings=embeddings, cams=cams)
+                            embeddings=embeddings, cams=cams, mc_probs=mc_probs)
 
     def _cams(self, x: torch.Tensor, logits: torch.Tensor, input_size: int) -> torch.Tensor:
         settings = self.cam_settings

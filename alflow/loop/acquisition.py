@@ -167,7 +167,7 @@ class AcquisitionLoop:
         picker = self.version  # the model that picks this round's batch
         scored = self._score(picker) if self.pool.n_labeled else None
         selection = self._select(r, self._batch_size_now(), scored)
-        revealed = self.oracle.reveal(selection.indices)
+        selection, revealed = answered(selection, self.oracle.reveal(selection.indices))
         gallery = self._gallery(picker, r, selection, revealed)
         self.pool.mark_labeled(selection.indices, r, revealed)
         self.version, loss = self._update_model(r, picker.model, selection)
@@ -319,6 +319,16 @@ def fit(model: DefectClassifier, images: torch.Tensor, labels: torch.Tensor, tra
     if train.recalibrate_bn:
         recalibrate_batchnorm(model.net.to(device), calibration_images)
     return loss
+
+
+def answered(selection: Selection, revealed: torch.Tensor) -> tuple[Selection, torch.Tensor]:
+    """The picks the oracle answered (label 0 or 1) and their labels. A person may leave an image
+    unanswered (-1: unsure); it stays in the unlabeled pool. A simulated oracle answers every pick,
+    so its selection comes back as it was."""
+    keep = revealed >= 0
+    if bool(keep.all()):
+        return selection, revealed
+    return Selection(selection.indices[keep], selection.scores[keep]), revealed[keep]
 
 
 def _count(value: float) -> str:

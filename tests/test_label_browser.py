@@ -259,8 +259,8 @@ def test_two_browser_sessions_and_bad_requests(tmp_path):
             response = conn.getresponse()
             payload = response.read()
             assert (response.status, path) == (expected, path) and b"root:x:0" not in payload
-        status, _ = request(server.url + "files/good/000.png")  # a dataset image is served by its path
-        assert status == 200
+        with urllib.request.urlopen(server.url + "files/good/000.png") as r:  # a dataset image, by its path
+            assert r.status == 200 and r.read().startswith(b"\x89PNG")
         label_all(two)
         press(two, "\n")
         for d in (one, two):

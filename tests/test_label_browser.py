@@ -126,17 +126,16 @@ def press(driver, keys: str) -> None:
 
 
 def inspector_key(card) -> str:
-    """The person at the page: a bright square is a defect."""
-    return "d" if card.get_attribute("data-label") == "" and card.find_element(
-        "css selector", ".path").text.startswith("bad/") else "g"
+    """The person at the page: a bright square (the bad/ folder's images) is a defect."""
+    return "d" if card.find_element("css selector", ".path").text.startswith("bad/") else "g"
 
 
 def label_all(driver, n: int | None = None) -> dict[str, str]:
-    """Label the first ``n`` (all) open cards by keyboard; returns path -> label once each is acknowledged."""
-    cards = open_cards(driver)[:n]
-    keys = "".join(inspector_key(c) for c in cards)
-    press(driver, keys)
-    wait(driver, lambda d: all(c.get_attribute("data-version") != "0" for c in cards), 60)
+    """Label the first ``n`` (all) unlabeled open cards by keyboard (the page starts at the first of them
+    and moves on after each key); returns path -> label once each is acknowledged by the server."""
+    cards = [c for c in open_cards(driver) if c.get_attribute("data-label") == ""][:n]
+    press(driver, "".join(inspector_key(c) for c in cards))
+    wait(driver, lambda d: all(c.get_attribute("data-label") != "" for c in cards), 60)
     return {c.find_element("css selector", ".path").text: c.get_attribute("data-label") for c in cards}
 
 
@@ -187,12 +186,16 @@ def test_label_by_keyboard_kill_restart_and_export(tmp_path):
         for path, label in acknowledged.items():
             assert shown[path] == label and server.stored()[path] == label
         assert {**first, **acknowledged}.items() <= server.stored().items()
-        label_all(driver)   # the rest (the acknowledged ones keep theirs: inspector_key skips nothing)
+        label_all(driver)   # the rest
+        defects = str(sum(v == "defect" for v in server.stored().values()))
+        wait(driver, lambda d: d.find_element("css selector", "#n-defects").text == defects, 10)
         press(driver, "\n")
         wait(driver, lambda d: page_round(d) == "2" and len(open_cards(d)) == 8)
         assert driver.find_element("css selector", "#rounds").text == "2"
         assert driver.find_element("css selector", "#n-labeled").text == "16"
         assert driver.find_elements("css selector", "svg.curve polyline")
+        assert driver.find_element("css selector", "#n-defects").text == defects
+        driver.execute_script("window.scrollTo(0, 0)")
         screenshot(driver, "label_status.png")
     finally:
         driver.quit()

@@ -126,6 +126,12 @@
       const s = await (await fetch("/api/status")).json();
       document.getElementById("phase").textContent = s.phase + (s.phase.startsWith("training") || s.phase.startsWith("scoring")
         ? " (" + Math.round(s.phase_seconds) + " s" + (s.last_round_seconds ? ", last round took " + s.last_round_seconds + " s" : "") + ")" : "");
+      const fields = { "n-labeled": s.labeled, "n-defects": s.defects, left: s.expected_defects_left,
+        auroc: s.audit_auroc, rate: s.labels_per_hour, rounds: s.rounds };
+      for (const [id, value] of Object.entries(fields)) {
+        const element = document.getElementById(id);
+        if (element) element.textContent = value === null ? "n/a" : String(value);
+      }
       const openHere = cards.some((c) => c.dataset.open === "1");
       const next = s.open_round === null ? "" : String(s.open_round);
       if ((!openHere || submitted) && next !== "" && next !== pageRound) location.reload();

@@ -61,7 +61,7 @@ def serve(cfg: DictConfig) -> None:
         tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
         store.set_meta("mlflow_run_id", tracker.run_id)
     session = LabelSession(dataset, root, strategy, model_factory, train, loop_settings, stopping,
-                           compared_criteria(), settings, listeners=[tracker])
+                           compared_criteria(), settings, listeners=[tracker], tracker=tracker)
     try:
         serve_page(session)
     finally:

@@ -182,7 +182,8 @@ def test_label_by_keyboard_kill_restart_and_export(tmp_path):
         server.start()
         driver.refresh()
         wait(driver, lambda d: page_round(d) == "1" and len(open_cards(d)) == 8)
-        shown = {c.find_element("css selector", ".path").text: c.get_attribute("data-label") for c in open_cards(driver)}
+        shown = {c.find_element("css selector", ".path").text: c.get_attribute("data-label")
+                 for c in open_cards(driver)}
         for path, label in acknowledged.items():
             assert shown[path] == label and server.stored()[path] == label
         assert {**first, **acknowledged}.items() <= server.stored().items()

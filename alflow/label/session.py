@@ -109,13 +109,14 @@ class LabelSession:
 
     ``strategy``, ``model_factory``, ``train``, ``loop_settings`` and ``stopping`` are an experiment's;
     ``criteria`` are the stopping criteria whose verdicts the status panel shows; ``listeners`` (e.g.
-    the MLflow run) are told of every round. ValueError for a dataset not read from files.
+    the MLflow run) are told of every round; ``tracker`` (an ``alflow.tracking.MlflowRun``, optional) also
+    gets the session's own metrics (``label/*``). ValueError for a dataset not read from files.
     """
 
     def __init__(self, dataset: InspectionDataset, root: str | Path, strategy: Strategy,
                  model_factory: Callable, train: TrainSettings, loop_settings: LoopSettings,
                  stopping: StoppingCriterion, criteria: Mapping[str, StoppingCriterion], settings: LabelSettings,
-                 listeners: Sequence = ()):
+                 listeners: Sequence = (), tracker=None):
         if not dataset.files:
             raise ValueError(f"dataset {dataset.name!r} is not read from image files: a session labels files "
                              "(use dataset=folder dataset.root=DIR, or elpv, ksdd, ksdd2)")
@@ -134,10 +135,11 @@ class LabelSession:
                                          list(self.paths), files=list(dataset.files))
         self.strategy, self.model_factory, self.train = strategy, model_factory, train
         self.loop_settings, self.stopping, self.criteria = loop_settings, stopping, dict(criteria)
-        self.listeners = list(listeners)
+        self.listeners, self.tracker = list(listeners), tracker
         self.history: list[RoundRecord] = []
         self.phase, self.phase_round, self.phase_since = "starting", 0, time.time()
         self.error: str | None = None
+        self.loop: HumanLoop | None = None  # built by the worker once the audit sample is labeled
         self.done = ""
         self._wake = threading.Event()
         self._closed = threading.Event()
@@ -179,7 +181,7 @@ class LabelSession:
     def _run(self) -> None:
         try:
             val = self._audit()
-            loop = self._build_loop(val)
+            loop = self.loop = self._build_loop(val)
             while True:
                 self._sync_pool(loop)
                 if loop.pool.n_unlabeled == 0:
@@ -261,6 +263,21 @@ class LabelSession:
 
     def on_round(self, record: RoundRecord, rows: list[SelectionRow]) -> None:
         self.history.append(record)
+        if self.tracker is not None:
+            status = self.status()
+            rate = status["labels_per_hour"]
+            self.tracker.log_metrics({
+                "label/labeled": status["labeled"], "label/defects_found": status["defects"],
+                "label/unsure": status["unsure"], "label/audit_auroc": record.val_auroc,
+                "label/labels_per_hour": math.nan if rate is None else rate,
+                "label/expected_defects_left": record.expected_defects_left,
+                "label/round_seconds": record.seconds}, step=record.n_labeled)
+
+    def seconds_to_next_batch(self) -> list[float]:
+        """Per round after the first: seconds from the last submit of a batch to the next batch stored."""
+        rows = self.store.query("""SELECT round, MIN(created) AS created, MAX(submitted) AS submitted FROM batches
+                                   WHERE kind = 'query' GROUP BY round ORDER BY round""")
+        return [b["created"] - a["submitted"] for a, b in zip(rows, rows[1:]) if a["submitted"] is not None]
 
     # ---- GradCAM maps of the picks ----
 
@@ -309,4 +326,5 @@ class LabelSession:
             "labels_per_hour": round(3600 * timing["n"] / timing["s"], 1) if timing["s"] else None,
             "curve": list(zip(x, y)), "knee": knee, "verdicts": verdicts, "problems": list(self.problems),
             "last_round_seconds": round(last.seconds, 1) if last else None,
+            "seconds_to_next_batch": [round(v, 2) for v in self.seconds_to_next_batch()],
         }

@@ -153,6 +153,9 @@ def main() -> None:
             "batch_images_s": round(statistics.median(image_seconds), 3),
             "first_render_in_chromium_s": None if render is None else round(render, 3),
             "cpus": os.cpu_count()}))
+    except BaseException:
+        print((work / "server.log").read_text()[-4000:], file=sys.stderr)
+        raise
     finally:
         server.terminate()
         server.wait(60)

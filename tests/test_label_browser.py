@@ -274,3 +274,18 @@ def test_two_browser_sessions_and_bad_requests(tmp_path):
         one.quit()
         two.quit()
         server.stop()
+
+
+def test_a_token_guards_every_request(tmp_path):
+    server = Server(tmp_path, "label.token=s3cret")
+    try:
+        status, body = request(server.url + "api/status")
+        assert status == 401 and "token" in body["detail"]
+        assert request(server.url + "image/1?token=wrong")[0] == 401
+        req = urllib.request.Request(server.url + "api/status", headers={"X-Alflow-Token": "s3cret"})
+        with urllib.request.urlopen(req) as r:
+            assert r.status == 200
+        with urllib.request.urlopen(server.url + "?token=s3cret") as r:
+            assert r.status == 200 and "alflow_token=s3cret" in r.headers["set-cookie"]
+    finally:
+        server.stop()

@@ -14,7 +14,7 @@ from alflow.label.settings import LabelSettings
 from alflow.label.store import AUDIT_ROUND
 from alflow.loop import GroundTruthOracle
 from alflow.loop.seeds import SeedStreams
-from alflow.stopping import KneeStopping, NoStopping
+from alflow.stopping import KneeStopping, NoStopping, StabilizingPredictions
 from alflow.strategies import UncertaintySampling
 from alflow.tracking.run import MlflowRun
 from conftest import REPO, loop_settings, plain_classifier, train_settings
@@ -62,7 +62,8 @@ def test_a_session_runs_the_experiments_rounds_with_a_person_as_oracle(tmp_path,
     al = loop_settings(batch_size=8, state_dir=str(tmp_path / "session"))
     session = LabelSession(dataset, root, UncertaintySampling(),
                            plain_classifier, train_settings(max_steps=4, min_steps=2), al, NoStopping(),
-                           {"knee": KneeStopping()}, settings, listeners=[tracker], tracker=tracker)
+                           {"knee": KneeStopping(), "stabilizing": StabilizingPredictions()}, settings,
+                           listeners=[tracker], tracker=tracker)
     assert not isinstance(HumanOracle(session), GroundTruthOracle)  # no hidden labels to measure with
     assert int(session.dataset.labels.sum()) == 0  # the class folders are not read as labels
     session.start()
@@ -103,7 +104,7 @@ def test_a_session_runs_the_experiments_rounds_with_a_person_as_oracle(tmp_path,
         assert status["labeled"] == 12 + 8 + 8 + 1 and status["rounds"] == 2
         assert status["labels_per_hour"] == round(3600 * 29 / (28 * 2.0 + 1.0), 1)  # 28 labels at 2 s, one at 1 s
         assert len(status["seconds_to_next_batch"]) == 2
-        assert [v["name"] for v in status["verdicts"]] == ["knee"]
+        assert [v["name"] for v in status["verdicts"]] == ["knee", "stabilizing"]
     finally:
         session.close()
         session.thread.join(30)

@@ -153,3 +153,13 @@ def test_an_import_naming_an_unknown_image_writes_nothing(tmp_path):
     with pytest.raises(NotFound, match="etc/passwd"):
         import_export(store, tmp_path / "bad.json", "team")
     assert store.labels() == []
+
+
+def test_binding_beyond_loopback_needs_a_token(tmp_path):
+    from test_label_session import label_settings
+
+    with pytest.raises(ValueError, match="label.host=0.0.0.0 .*label.token"):
+        label_settings(session_dir=str(tmp_path), host="0.0.0.0")
+    assert label_settings(session_dir=str(tmp_path), host="0.0.0.0", token="t").token == "t"
+    with pytest.raises(ValueError, match="label.port"):
+        label_settings(session_dir=str(tmp_path), port=0)

@@ -38,6 +38,8 @@ from alflow.strategies import ScoredPool, Selection, Strategy
 
 log = logging.getLogger("alflow")
 
+# criteria that read the validation set (AUROC on it, predictions on it): a session has one only with an audit
+NEEDS_AUDIT = ("plateau", "stabilizing")
 AUDIT_SEED_OFFSET = 7_919  # the audit draw's stream: apart from every round's selection stream (seed * 100_003 + r)
 
 
@@ -311,9 +313,14 @@ class LabelSession:
         knee = knee_point(x, y, 1.0, curve="concave", direction="increasing") if len(x) >= 3 else None
         last = history[-1] if history else None
         verdicts = []
+        audited = self.loop is not None and len(self.loop.split.val) > 0
         for name, criterion in self.criteria.items():
-            stop = bool(history) and criterion.should_stop(history)
             settings = ", ".join(f"{k}={v}" for k, v in vars(criterion).items() if not k.startswith("_"))
+            if name in NEEDS_AUDIT and not audited:
+                verdicts.append({"name": name, "stop": False, "why": "cannot judge without an audit sample "
+                                                                     "(label.audit_size > 0)"})
+                continue
+            stop = bool(history) and criterion.should_stop(history)
             verdicts.append({"name": name, "stop": stop, "why": f"{'stop' if stop else 'go on'} ({settings})"})
         return {
             "phase": self.phase, "phase_round": self.phase_round, "phase_seconds": time.time() - self.phase_since,

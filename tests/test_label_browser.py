@@ -65,6 +65,8 @@ class Server:
             try:
                 urllib.request.urlopen(self.url + "api/status", timeout=5)
                 return
+            except urllib.error.HTTPError:
+                return  # it answers (401 without the token)
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.2)
 

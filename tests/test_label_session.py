@@ -110,3 +110,23 @@ def test_a_session_runs_the_experiments_rounds_with_a_person_as_oracle(tmp_path,
         session.thread.join(30)
     metrics = MlflowClient(tracking_uri).get_run(tracker.run_id).data.metrics
     assert metrics["label/labeled"] == 12 + 8 + 8 + 1 and "label/labels_per_hour" in metrics
+
+
+def test_criteria_that_read_the_validation_set_wait_for_an_audit_sample(tmp_path):
+    import math
+
+    from alflow.records import RoundRecord
+
+    root = write_folder(tmp_path / "data", n_good=6, n_bad=2)
+    dataset = build_folder(root, ["good"], image_size=32, cache_dir=None)
+    session = LabelSession(dataset, root, UncertaintySampling(), plain_classifier, train_settings(),
+                           loop_settings(batch_size=2), NoStopping(),
+                           {"knee": KneeStopping(), "stabilizing": StabilizingPredictions()},
+                           label_settings(session_dir=str(tmp_path / "session")))
+    session.history = [RoundRecord(round=r, n_labeled=2 * (r + 1), n_selected=2, defects_found=1,
+                                   defects_left=math.nan, val_auroc=math.nan, test_auroc=math.nan, train_loss=0.5,
+                                   seconds=1.0, expected_defects_left=1.0, stop_set_predictions=[], gallery=None)
+                       for r in range(5)]
+    verdicts = {v["name"]: v for v in session.status()["verdicts"]}
+    assert "audit sample" in verdicts["stabilizing"]["why"] and not verdicts["stabilizing"]["stop"]
+    assert verdicts["knee"]["why"].startswith("go on (sensitivity=")

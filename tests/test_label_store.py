@@ -163,3 +163,23 @@ def test_binding_beyond_loopback_needs_a_token(tmp_path):
     assert label_settings(session_dir=str(tmp_path), host="0.0.0.0", token="t").token == "t"
     with pytest.raises(ValueError, match="label.port"):
         label_settings(session_dir=str(tmp_path), port=0)
+
+
+@pytest.mark.slow  # three subprocesses: about 20 s here
+def test_label_import_and_export_from_the_command_line(tmp_path):
+    from conftest import run_alflow
+
+    _, store, ids, _ = registered(tmp_path, n_good=4, n_bad=2)
+    store.add_batch(0, "query", [(ids["bad/000.png"], 0.4, 0.9), (ids["good/001.png"], 0.3, 0.1)], "round-1")
+    session = tmp_path / "session"
+    proc = run_alflow(["label", "import", f"label.session_dir={session}", f"label.input={FIXTURE}"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "labeled 2" in proc.stdout and "no annotation 1" in proc.stdout
+    out = tmp_path / "labels.csv"
+    proc = run_alflow(["label", "export", f"label.session_dir={session}", f"label.out={out}"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {r["path"]: r["label"] for r in csv.DictReader(out.open())}
+    assert rows == {"bad/000.png": "defect", "good/001.png": "good"}
+    missing = run_alflow(["label", "export", f"label.session_dir={tmp_path / 'nothing'}", f"label.out={out}"],
+                         tmp_path)
+    assert missing.returncode == 2 and "holds no session" in missing.stdout + missing.stderr

@@ -167,6 +167,7 @@ def test_label_by_keyboard_kill_restart_and_export(tmp_path):
         first = label_all(driver)
         assert set(first.values()) <= {"defect", "good"} and len(first) == 8
         assert {p: lab for p, lab in server.stored().items() if p in first} == first
+        wait(driver, lambda d: d.find_element("css selector", "#n-labeled").text == "8", 10)  # the panel follows
         screenshot(driver, "label_batch.png")
         press(driver, "\n")
         wait(driver, lambda d: page_round(d) == "1" and len(open_cards(d)) == 8)

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import signal
+import sys
 import threading
 import traceback
 from pathlib import Path
@@ -191,8 +192,19 @@ def job_key(cfg: DictConfig) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def main() -> float | None:
+    """``alflow ...`` / ``python -m alflow ...``: one job or a sweep; ``alflow label ...``: a labeling
+    session (alflow.label_app)."""
+    if len(sys.argv) > 1 and sys.argv[1] == "label":
+        from alflow.label_app import main as label_main
+
+        sys.argv.pop(1)
+        return label_main()
+    return experiment_main()
+
+
 @hydra.main(version_base=None, config_path=CONF_DIR, config_name="config")
-def main(cfg: DictConfig) -> float:
+def experiment_main(cfg: DictConfig) -> float:
     try:
         return _main(cfg)
     except Terminated as exc:

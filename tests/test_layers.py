@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "alflow"
-ORDER = ["data", "model", "explain", "strategies", "stopping", "loop", "analysis", "tracking", "report"]
-ENTRY_POINTS = {"app", "__main__", "sweep", "__init__"}  # Hydra lives here and only here (+ the bare package)
+ORDER = ["data", "model", "explain", "strategies", "stopping", "loop", "analysis", "tracking", "report", "label"]
+ENTRY_POINTS = {"app", "label_app", "__main__", "sweep", "__init__"}  # Hydra only here (+ the bare package)
 
 
 def imports(path: Path) -> set[str]:

@@ -79,7 +79,7 @@ def test_multirun_script_forwards_overrides_and_reports(tmp_path, tracking_uri):
     ("strategy.target=both", "strategy.target"),
     ("fold.k=40", "fold.k<="),
     ("al.learning=online", "al.learning"),
-    ("strategy=entropy", "entropy"),
+    ("strategy=least_typical", "least_typical"),
 ])
 def test_bad_config_fails_before_any_run_with_a_clear_error(tmp_path, tracking_uri, override, message):
     args = ["experiment=smoke", override, f"tracking.uri={tracking_uri}"]

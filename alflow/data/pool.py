@@ -83,6 +83,14 @@ class Pool:
         self.labeled_round[positions] = round_index
         self.revealed[positions] = labels.to(torch.int64)
 
+    def relabel(self, dataset_indices: torch.Tensor, labels: torch.Tensor) -> None:
+        """Replace the revealed labels of already labeled ``dataset_indices`` with ``labels`` (0 or 1): an
+        oracle's correction (a person who changed their mind). ValueError for an image never labeled."""
+        positions = self._positions(dataset_indices)
+        if (self.labeled_round[positions] < 0).any():
+            raise ValueError(f"cannot correct images never labeled: {dataset_indices.tolist()}")
+        self.revealed[positions] = labels.to(torch.int64)
+
     def _positions(self, dataset_indices: torch.Tensor) -> torch.Tensor:
         positions = []
         for idx in dataset_indices.tolist():

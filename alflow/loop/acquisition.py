@@ -189,7 +189,7 @@ class AcquisitionLoop:
         picker = self.version  # the model that picks this round's batch
         scored = self._score(picker) if self.pool.n_labeled else None
         selection = self._select(r, self._batch_size_now(), scored, picker)
-        revealed = self.oracle.reveal(selection.indices)
+        selection, revealed = answered(selection, self.oracle.reveal(selection.indices))
         gallery = self._gallery(picker, r, selection, revealed)
         self.pool.mark_labeled(selection.indices, r, revealed)
         self.version, loss = self._update_model(r, picker.model, selection)
@@ -380,6 +380,16 @@ def _log_odds(probs: torch.Tensor) -> list[float]:
     """Defect log-odds of N x 2 softmax probabilities (``alflow.stopping.calibration.log_odds``)."""
     p = probs.detach().double().cpu().numpy()
     return log_odds(p[:, 0], p[:, 1]).tolist()
+
+
+def answered(selection: Selection, revealed: torch.Tensor) -> tuple[Selection, torch.Tensor]:
+    """The picks the oracle answered (label 0 or 1) and their labels. A person may leave an image
+    unanswered (-1: unsure); it stays in the unlabeled pool. A simulated oracle answers every pick,
+    so its selection comes back as it was."""
+    keep = revealed >= 0
+    if bool(keep.all()):
+        return selection, revealed
+    return Selection(selection.indices[keep], selection.scores[keep]), revealed[keep]
 
 
 def _count(value: float) -> str:

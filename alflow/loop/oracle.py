@@ -17,7 +17,8 @@ from alflow.loop.model_version import auroc
 
 class Oracle(Protocol):
     def reveal(self, indices: torch.Tensor) -> torch.Tensor:
-        """Labels (int64, 0 good / 1 defect) of the dataset images ``indices`` (K), in that order."""
+        """Labels (int64, 0 good / 1 defect) of the dataset images ``indices`` (K), in that order; -1 for
+        an image the oracle leaves unanswered (a person unsure: it stays in the pool)."""
         ...
 
 

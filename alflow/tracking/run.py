@@ -106,6 +106,13 @@ class MlflowRun:
         if record.gallery:
             self.client.log_artifact(self.run_id, record.gallery, artifact_path="gallery")
 
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        """Metrics at ``step`` (e.g. images labeled); NaN values are left out."""
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items() if not math.isnan(float(v))]
+        if items:
+            self.client.log_batch(self.run_id, metrics=items)
+
     def log_summary(self, metrics: Mapping[str, float]) -> None:
         """End-of-run numbers (cut-offs, stopping points, batch retrain), step 0."""
         now = int(time.time() * 1000)

@@ -1,0 +1,132 @@
+"""The Hydra entry point of ``alflow label``: a labeling session, its export and its import.
+
+``alflow label OVERRIDES`` serves the page; ``alflow label export label.session_dir=S label.out=F``
+writes the labels (CSV and a class-folder tree, or Label Studio tasks for ``.json``);
+``alflow label import label.session_dir=S label.input=F`` reads a Label Studio JSON export.
+The config is ``conf/label.yaml``: the experiment's config plus the ``label`` section.
+Hydra stays here; everything in ``alflow.label`` takes plain arguments.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from alflow import records
+from alflow.app import CONF_DIR, compared_criteria
+from alflow.model import backbones
+from alflow.model.speed import keep_large_buffers_on_heap
+from alflow.tracking import flatten
+
+log = logging.getLogger("alflow")
+COMMANDS = ("serve", "export", "import")
+
+
+def label_settings(cfg: DictConfig):
+    from alflow.label.settings import LabelSettings
+
+    return LabelSettings(**OmegaConf.to_container(cfg.label, resolve=True))
+
+
+def serve(cfg: DictConfig) -> None:
+    from alflow.label.server import serve as serve_page
+    from alflow.label.session import LabelSession
+    from alflow.label.store import LabelStore
+    from alflow.loop import LoopSettings
+
+    keep_large_buffers_on_heap()
+    settings = label_settings(cfg)
+    session_dir = Path(settings.session_dir)
+    dataset = instantiate(cfg.dataset)
+    root = cfg.dataset.get("root") or _common_root(dataset.files)
+    strategy, stopping = instantiate(cfg.strategy), instantiate(cfg.stopping)
+    train = instantiate(cfg.trainer)
+    loop_settings = LoopSettings(**{**OmegaConf.to_container(cfg.al, resolve=True), "state_dir": str(session_dir)},
+                                 gallery_dir=str(session_dir / "gallery") if cfg.gallery_size > 0 else None,
+                                 gallery_size=cfg.gallery_size)
+    backbone = backbones.resolve(cfg.model.pretrained, cfg.model.weights_path, cfg.model.get("ssl"),
+                                 dataset.images, dataset.name)
+    model_factory = functools.partial(instantiate(cfg.model), backbone_state=backbone)
+    store = LabelStore(session_dir / "labels.sqlite3")
+    tracker = instantiate(cfg.tracking, run_name=f"label-{dataset.name}-{Path(settings.session_dir).name}",
+                          out_dir=session_dir / "mlflow", run_id=store.meta("mlflow_run_id"),
+                          tags={records.TAG_DATASET: dataset.name, records.TAG_RUN_KIND: "labeling_session",
+                                records.TAG_STRATEGY: str(cfg.strategy.get("name", cfg.strategy._target_))})
+    if not tracker.resumed:
+        tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
+        store.set_meta("mlflow_run_id", tracker.run_id)
+    session = LabelSession(dataset, root, strategy, model_factory, train, loop_settings, stopping,
+                           compared_criteria(), settings, listeners=[tracker], tracker=tracker)
+    try:
+        serve_page(session)
+    finally:
+        tracker.set_tags({records.TAG_ROUNDS: len(session.history)})
+        tracker.finish("FINISHED" if session.done else "KILLED")
+
+
+def export(cfg: DictConfig) -> None:
+    from alflow.label.export import export_csv
+    from alflow.label.labelstudio import write_tasks
+
+    settings = label_settings(cfg)
+    if not settings.out:
+        raise ValueError("alflow label export needs label.out=FILE.csv (labels) or FILE.json (Label Studio tasks)")
+    store = _existing_store(settings.session_dir)
+    if settings.out.endswith(".json"):
+        n = write_tasks(store, settings.out)
+        print(f"alflow label export: {n} Label Studio task(s) of the open batch -> {settings.out}")
+    else:
+        n, tree = export_csv(store, settings.out)
+        print(f"alflow label export: {n} label(s) -> {settings.out}; class folders of links -> {tree} "
+              f"(train on them: dataset=folder dataset.root={tree})")
+
+
+def import_(cfg: DictConfig) -> None:
+    from alflow.label.labelstudio import import_export
+
+    settings = label_settings(cfg)
+    if not settings.input:
+        raise ValueError("alflow label import needs label.input=FILE.json (a Label Studio JSON export)")
+    counts = import_export(_existing_store(settings.session_dir), settings.input, settings.inspector)
+    print("alflow label import: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
+def _existing_store(session_dir: str):
+    from alflow.label.store import LabelStore
+
+    path = Path(session_dir) / "labels.sqlite3"
+    if not path.exists():
+        raise FileNotFoundError(f"label.session_dir={session_dir} holds no session (no {path.name})")
+    return LabelStore(path)
+
+
+def _common_root(files: list[str]) -> str:
+    import os
+
+    if not files:
+        raise ValueError("the dataset is not read from image files: a session labels files (use dataset=folder)")
+    return os.path.commonpath([str(Path(f).parent) for f in files])
+
+
+@hydra.main(version_base=None, config_path=CONF_DIR, config_name="label")
+def _hydra_main(cfg: DictConfig) -> None:
+    command = _hydra_main.command
+    try:
+        {"serve": serve, "export": export, "import": import_}[command](cfg)
+    except (ValueError, FileNotFoundError) as exc:
+        log.error("alflow label %s: %s", command if command != "serve" else "", exc)
+        raise SystemExit(2) from None
+
+
+def main() -> None:
+    """``alflow label [export|import] OVERRIDES`` (sys.argv holds what follows ``label``)."""
+    command = "serve"
+    if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
+        command = sys.argv.pop(1)
+    _hydra_main.command = command
+    _hydra_main()

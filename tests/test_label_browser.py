@@ -1,0 +1,294 @@
+"""``alflow label`` in a real browser (Debian's chromium and chromedriver, driven by selenium): a batch
+labeled by keyboard and submitted, the next batch; SIGKILL mid-batch and a restart with every
+acknowledged label; two browser sessions at once; bad requests. Screenshots go to docs/images/."""
+import http.client
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from label_helpers import write_folder
+
+from conftest import REPO, checkout_env, run_alflow
+
+pytestmark = pytest.mark.slow
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+needs_browser = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                   reason="needs chromium and chromedriver (.ci/run installs them with apt-get)")
+SHOTS = REPO / "docs" / "images"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``alflow label`` in a subprocess, on a tiny synthetic folder; ``restart`` reruns the same command."""
+
+    def __init__(self, tmp: Path, *overrides: str):
+        self.root = write_folder(tmp / "data") if not (tmp / "data").exists() else tmp / "data"
+        self.session = tmp / "session"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.args = ["label", "dataset=folder", f"dataset.root={self.root}", "dataset.negative_classes=[good]",
+                     "experiment=smoke", "dataset.image_size=32", "dataset.cache_dir=null", "gallery_size=0",
+                     f"label.session_dir={self.session}", f"label.port={self.port}", "al.batch_size=8",
+                     f"tracking.uri=sqlite:///{tmp / 'mlflow.db'}", *overrides]
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "alflow", *self.args], cwd=self.session.parent,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=checkout_env())
+        lines = []
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            lines.append(line)
+            if self.url in line:
+                break
+            assert line or self.proc.poll() is None, "".join(lines)
+        else:
+            raise AssertionError("no address printed:\n" + "".join(lines))
+        while True:  # the address is printed just before uvicorn binds
+            try:
+                urllib.request.urlopen(self.url + "api/status", timeout=5)
+                return
+            except urllib.error.HTTPError:
+                return  # it answers (401 without the token)
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.2)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def stored(self) -> dict[str, str]:
+        db = sqlite3.connect(self.session / "labels.sqlite3")
+        rows = db.execute("SELECT i.path, l.label FROM labels l JOIN images i USING (image_id) "
+                          "WHERE l.label IS NOT NULL").fetchall()
+        db.close()
+        return dict(rows)
+
+
+def request(url: str, data: dict | bytes | None = None) -> tuple[int, dict]:
+    body = data if isinstance(data, bytes) or data is None else json.dumps(data).encode()
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def browser():
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1180,760"):
+        options.add_argument(arg)
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+
+
+def wait(driver, condition, timeout=180):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: condition(d))
+
+
+def open_cards(driver):
+    return driver.find_elements("css selector", '.card[data-open="1"]')
+
+
+def press(driver, keys: str) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    for key in keys:
+        ActionChains(driver).send_keys(key).perform()
+
+
+def inspector_key(card) -> str:
+    """The person at the page: a bright square (the bad/ folder's images) is a defect."""
+    return "d" if card.find_element("css selector", ".path").text.startswith("bad/") else "g"
+
+
+def label_all(driver, n: int | None = None) -> dict[str, str]:
+    """Label the first ``n`` (all) unlabeled open cards by keyboard (the page starts at the first of them
+    and moves on after each key); returns path -> label once each is acknowledged by the server."""
+    cards = [c for c in open_cards(driver) if c.get_attribute("data-label") == ""][:n]
+    press(driver, "".join(inspector_key(c) for c in cards))
+    wait(driver, lambda d: all(c.get_attribute("data-label") != "" for c in cards), 60)
+    return {c.find_element("css selector", ".path").text: c.get_attribute("data-label") for c in cards}
+
+
+def page_round(driver) -> str:
+    return driver.find_element("css selector", "body").get_attribute("data-round")
+
+
+def screenshot(driver, name: str) -> None:
+    """A small PNG for the README (palette colours; the test fails above 150 KB)."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
+    image = image.quantize(colors=64)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    image.save(SHOTS / name, optimize=True)
+    assert (SHOTS / name).stat().st_size < 150_000
+
+
+@needs_browser
+def test_label_by_keyboard_kill_restart_and_export(tmp_path):
+    server = Server(tmp_path)
+    driver = browser()
+    try:
+        driver.get(server.url)
+        wait(driver, lambda d: len(open_cards(d)) == 8 and "tab=" in d.current_url)
+        assert page_round(driver) == "0"
+        first = label_all(driver)
+        assert set(first.values()) <= {"defect", "good"} and len(first) == 8
+        assert {p: lab for p, lab in server.stored().items() if p in first} == first
+        wait(driver, lambda d: d.find_element("css selector", "#n-labeled").text == "8", 10)  # the panel follows
+        screenshot(driver, "label_batch.png")
+        press(driver, "\n")
+        wait(driver, lambda d: page_round(d) == "1" and len(open_cards(d)) == 8)
+        # round 2 was picked by a trained model: predictions and GradCAM overlays
+        assert driver.find_elements("css selector", ".card .prob")
+        press(driver, "c")
+        assert driver.find_element("css selector", ".card .cam").is_displayed()
+        screenshot(driver, "label_gradcam.png")
+        acknowledged = label_all(driver, 3)
+        press(driver, "u")  # undo the third label ...
+        third = open_cards(driver)[2]
+        wait(driver, lambda d: third.get_attribute("data-label") == "")
+        acknowledged.pop(third.find_element("css selector", ".path").text)
+        server.kill()       # ... then SIGKILL mid-batch
+        server.start()
+        driver.refresh()
+        wait(driver, lambda d: page_round(d) == "1" and len(open_cards(d)) == 8)
+        shown = {c.find_element("css selector", ".path").text: c.get_attribute("data-label")
+                 for c in open_cards(driver)}
+        for path, label in acknowledged.items():
+            assert shown[path] == label and server.stored()[path] == label
+        assert {**first, **acknowledged}.items() <= server.stored().items()
+        label_all(driver)   # the rest
+        defects = str(sum(v == "defect" for v in server.stored().values()))
+        wait(driver, lambda d: d.find_element("css selector", "#n-defects").text == defects, 10)
+        press(driver, "\n")
+        wait(driver, lambda d: page_round(d) == "2" and len(open_cards(d)) == 8)
+        assert driver.find_element("css selector", "#rounds").text == "2"
+        assert driver.find_element("css selector", "#n-labeled").text == "16"
+        assert driver.find_elements("css selector", "svg.curve polyline")
+        assert driver.find_element("css selector", "#n-defects").text == defects
+        driver.execute_script("window.scrollTo(0, 0)")
+        screenshot(driver, "label_status.png")
+    finally:
+        driver.quit()
+        server.stop()
+    out = tmp_path / "export" / "labels.csv"
+    proc = run_alflow(["label", "export", f"label.session_dir={server.session}", f"label.out={out}"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("image_id,path,label,")
+    assert len(lines) == 1 + len(server.stored())
+    assert sorted(os.listdir(out.with_suffix(""))) == ["defect", "good"]
+
+
+@needs_browser
+def test_two_browser_sessions_and_bad_requests(tmp_path):
+    server = Server(tmp_path, "label.claim_size=4")
+    one, two = browser(), browser()
+    try:
+        one.get(server.url)
+        wait(one, lambda d: len(open_cards(d)) == 4)
+        two.get(server.url)
+        wait(two, lambda d: len(open_cards(d)) == 4)
+        ids = [{c.get_attribute("data-id") for c in open_cards(d)} for d in (one, two)]
+        assert not ids[0] & ids[1]
+        tab_one = one.current_url.split("tab=")[1]
+        theirs = int(sorted(ids[1])[0])
+        # tab one cannot label an image tab two holds
+        status, body = request(server.url + "api/label", {"image_id": theirs, "label": "good", "version": 0,
+                                                           "tab": tab_one, "seconds": 1.0})
+        assert status == 409 and "another tab" in body["detail"]
+        label_all(one)
+        press(one, "\n")
+        wait(one, lambda d: "rest of this batch" in d.find_element("css selector", "#message").text, 30)
+        # a double submit is refused, the labels stay
+        status, body = request(server.url + "api/submit", {"round": 0, "tab": tab_one,
+                                                            "image_ids": [int(i) for i in ids[0]]})
+        assert status == 409 and "already submitted" in body["detail"]
+        mine = int(sorted(ids[0])[0])
+        checks = {
+            "unknown id": request(server.url + "api/label", {"image_id": 99999, "label": "good", "version": 0,
+                                                             "tab": tab_one, "seconds": 1.0}),
+            "invalid label": request(server.url + "api/label", {"image_id": mine, "label": "maybe", "version": 1,
+                                                                "tab": tab_one, "seconds": 1.0}),
+            "extra key": request(server.url + "api/label", {"image_id": mine, "label": "good", "version": 1,
+                                                            "tab": tab_one, "seconds": 1.0, "admin": True}),
+            "stale version": request(server.url + "api/label", {"image_id": mine, "label": "good", "version": 0,
+                                                                "tab": tab_one, "seconds": 1.0}),
+            "not json": request(server.url + "api/submit", b"round=0"),
+            "bad tab": request(server.url + "api/label", {"image_id": mine, "label": "good", "version": 1,
+                                                          "tab": "../x", "seconds": 1.0}),
+        }
+        assert checks["unknown id"][0] == 404 and "99999" in checks["unknown id"][1]["detail"]
+        assert checks["invalid label"][0] == 422 and "label" in checks["invalid label"][1]["detail"]
+        assert checks["extra key"][0] == 422 and "admin" in checks["extra key"][1]["detail"]
+        assert checks["stale version"][0] == 409 and "reload" in checks["stale version"][1]["detail"]
+        assert checks["not json"][0] == 422
+        assert checks["bad tab"][0] == 422 and "tab" in checks["bad tab"][1]["detail"]
+        for path, expected in (("/image/99999", 404), ("/image/abc", 422), ("/cam/99999", 404),
+                               ("/files/../../etc/passwd", 400), ("/files/%2e%2e/%2e%2e/etc/passwd", 400),
+                               ("/files//etc/passwd", 400), ("/files/good/../../../etc/passwd", 400),
+                               ("/files/good/nothere.png", 404)):
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            conn.request("GET", path)   # sent as written: no client-side normalisation of ..
+            response = conn.getresponse()
+            payload = response.read()
+            assert (response.status, path) == (expected, path) and b"root:x:0" not in payload
+        with urllib.request.urlopen(server.url + "files/good/000.png") as r:  # a dataset image, by its path
+            assert r.status == 200 and r.read().startswith(b"\x89PNG")
+        label_all(two)
+        press(two, "\n")
+        for d in (one, two):
+            wait(d, lambda d: page_round(d) == "1" and len(open_cards(d)) == 4)
+        assert len(server.stored()) == 8
+    finally:
+        one.quit()
+        two.quit()
+        server.stop()
+
+
+def test_a_token_guards_every_request(tmp_path):
+    server = Server(tmp_path, "label.token=s3cret")
+    try:
+        status, body = request(server.url + "api/status")
+        assert status == 401 and "token" in body["detail"]
+        assert request(server.url + "image/1?token=wrong")[0] == 401
+        req = urllib.request.Request(server.url + "api/status", headers={"X-Alflow-Token": "s3cret"})
+        with urllib.request.urlopen(req) as r:
+            assert r.status == 200
+        with urllib.request.urlopen(server.url + "?token=s3cret") as r:
+            assert r.status == 200 and "alflow_token=s3cret" in r.headers["set-cookie"]
+    finally:
+        server.stop()

@@ -1,0 +1,132 @@
+"""A labeling session without the browser: the worker runs the experiments' rounds with a human oracle.
+Round 0 is the experiments' seeded draw, the audit sample is the validation set, corrections and
+imports reach the pool, the session's MLflow run records labels and audit AUROC."""
+import time
+
+import pytest
+import torch
+from label_helpers import write_folder
+from mlflow.tracking import MlflowClient
+
+from conftest import folder_dataset
+from alflow.label.session import HumanOracle, LabelSession
+from alflow.label.settings import LabelSettings
+from alflow.label.store import AUDIT_ROUND
+from alflow.loop import GroundTruthOracle
+from alflow.loop.seeds import SeedStreams
+from alflow.stopping import KneeStopping, NoStopping, StabilizingPredictions
+from alflow.strategies import UncertaintySampling
+from alflow.tracking.run import MlflowRun
+from conftest import REPO, loop_settings, plain_classifier, train_settings
+
+
+def label_settings(**overrides) -> LabelSettings:
+    """The ``label`` section of conf/label.yaml (its one home), with ``overrides``."""
+    from omegaconf import OmegaConf
+
+    values = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "label.yaml").label, resolve=False)
+    return LabelSettings(**{**values, **overrides})
+
+
+def truth(path: str) -> str:
+    return "defect" if path.startswith("bad/") else "good"
+
+
+def wait_for(condition, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def answer(session, round_index, tab="t", override=None):
+    store = session.store
+    wait_for(lambda: store.has_batch(round_index))
+    items = store.batch(round_index)
+    for item in items:
+        label = (override or {}).get(item.path, truth(item.path))
+        store.set_label(item.image_id, label, item.version, inspector="unit", tab=tab, seconds=2.0)
+    store.submit(round_index, tab, [item.image_id for item in items])
+    session.notify()
+    return items
+
+
+@pytest.mark.slow  # three rounds of real training: about a minute on two shared cores
+def test_a_session_runs_the_experiments_rounds_with_a_person_as_oracle(tmp_path, tracking_uri):
+    root = write_folder(tmp_path / "data", n_good=30, n_bad=12)
+    dataset = folder_dataset(root, ["good"], image_size=32, cache_dir=None)
+    settings = label_settings(session_dir=str(tmp_path / "session"), audit_size=12, inspector="unit")
+    tracker = MlflowRun(tracking_uri, "alflow-label", "label-test", tmp_path / "mlflow")
+    al = loop_settings(batch_size=8, state_dir=str(tmp_path / "session"))
+    session = LabelSession(dataset, root, UncertaintySampling(),
+                           plain_classifier, train_settings(max_steps=4, min_steps=2), al, NoStopping(),
+                           {"knee": KneeStopping(), "stabilizing": StabilizingPredictions()}, settings,
+                           listeners=[tracker], tracker=tracker)
+    assert not isinstance(HumanOracle(session), GroundTruthOracle)  # no hidden labels to measure with
+    assert int(session.dataset.labels.sum()) == 0  # the class folders are not read as labels
+    session.start()
+    try:
+        audit = answer(session, AUDIT_ROUND)
+        assert len(audit) == 12
+        wait_for(lambda: session.store.has_batch(0))
+        # round 0 is the experiments' seeded draw over the pool (everything but the audit sample)
+        audit_idx = {session.index_of[i.image_id] for i in audit}
+        pool = torch.tensor([i for i in range(len(dataset)) if i not in audit_idx])
+        generator = torch.Generator().manual_seed(SeedStreams(al.seed).selection(0))
+        expected = pool[torch.randperm(len(pool), generator=generator)[:8]].tolist()
+        first = answer(session, 0, override=None)
+        assert [session.index_of[i.image_id] for i in first] == expected
+        # a correction of a submitted label, and a label imported for an image no batch holds
+        corrected = first[0]
+        flipped = "good" if truth(corrected.path) == "defect" else "defect"
+        session.store.set_label(corrected.image_id, flipped, corrected.version + 1, inspector="unit", tab="t2",
+                                seconds=1.0)
+        shown = {i.image_id for r in (AUDIT_ROUND, 0) for i in session.store.batch(r)}
+        outsider = next(i for i in session.image_id if i not in shown)
+        session.store.import_label(outsider, "defect", 0, inspector="ls", seconds=1.0)
+        second = answer(session, 1)
+        assert all(i.prob is not None for i in second)           # picked by a trained model
+        assert session.cam(second[0].image_id) is not None       # with its GradCAM map
+        wait_for(lambda: session.store.has_batch(2))
+        loop = session.loop
+        position = {int(v): p for p, v in enumerate(loop.pool.indices.tolist())}
+        assert int(loop.pool.revealed[position[session.index_of[corrected.image_id]]]) == int(flipped == "defect")
+        assert int(loop.pool.revealed[position[session.index_of[outsider]]]) == 1
+        audit_labels = torch.tensor([int(truth(i.path) == "defect") for i in audit])
+        assert torch.equal(session.dataset.labels[loop.split.val], audit_labels[audit_labels >= 0])
+        record = session.history[-1]
+        both = audit_labels.unique().numel() == 2
+        assert (record.val_auroc == record.val_auroc) == both   # the audit AUROC, NaN with one class only
+        assert record.defects_found == int(loop.pool.defects_found)
+        status = session.status()
+        assert status["labeled"] == 12 + 8 + 8 + 1 and status["rounds"] == 2
+        assert status["labels_per_hour"] == round(3600 * 29 / (28 * 2.0 + 1.0), 1)  # 28 labels at 2 s, one at 1 s
+        assert len(status["seconds_to_next_batch"]) == 2
+        assert [v["name"] for v in status["verdicts"]] == ["knee", "stabilizing"]
+    finally:
+        session.close()
+        session.thread.join(30)
+    metrics = MlflowClient(tracking_uri).get_run(tracker.run_id).data.metrics
+    assert metrics["label/labeled"] == 12 + 8 + 8 + 1 and "label/labels_per_hour" in metrics
+
+
+def test_criteria_that_read_the_validation_set_wait_for_an_audit_sample(tmp_path):
+    import math
+
+    from alflow.records import RoundRecord
+
+    root = write_folder(tmp_path / "data", n_good=6, n_bad=2)
+    dataset = folder_dataset(root, ["good"], image_size=32, cache_dir=None)
+    session = LabelSession(dataset, root, UncertaintySampling(), plain_classifier, train_settings(),
+                           loop_settings(batch_size=2), NoStopping(),
+                           {"knee": KneeStopping(), "stabilizing": StabilizingPredictions()},
+                           label_settings(session_dir=str(tmp_path / "session")))
+    session.history = [RoundRecord(round=r, n_labeled=2 * (r + 1), n_selected=2, defects_found=1,
+                                   defects_left=math.nan, val_auroc=math.nan, test_auroc=math.nan, train_loss=0.5,
+                                   seconds=1.0, expected_defects_left=1.0, stop_set_predictions=[], gallery=None)
+                       for r in range(5)]
+    verdicts = {v["name"]: v for v in session.status()["verdicts"]}
+    assert "audit sample" in verdicts["stabilizing"]["why"] and not verdicts["stabilizing"]["stop"]
+    assert verdicts["knee"]["why"].startswith("go on (sensitivity=")

@@ -1,0 +1,185 @@
+"""The label store: durable per write (a SIGKILL loses no acknowledged label), versions and leases
+(no silent overwrite, no image in two tabs), history of corrections, changed and renamed files,
+and export / import (CSV, a class-folder tree dataset=folder trains on, Label Studio)."""
+import csv
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from label_helpers import write_folder
+
+from conftest import folder_dataset
+from alflow.label.export import COLUMNS, export_csv
+from alflow.label.labelstudio import import_export, write_tasks
+from alflow.label.store import BadRequest, Conflict, LabelStore, NotFound, file_sha256
+from conftest import checkout_env
+
+FIXTURE = Path(__file__).parent / "data" / "labelstudio_export.json"
+
+
+def registered(tmp_path, **kwargs):
+    root = write_folder(tmp_path / "data", **kwargs)
+    store = LabelStore(tmp_path / "session" / "labels.sqlite3")
+    files = {p.relative_to(root).as_posix(): file_sha256(p) for p in sorted(root.rglob("*.png"))}
+    ids, problems = store.register(files)
+    store.set_meta("root", str(root))
+    return root, store, ids, problems
+
+
+def test_every_acknowledged_label_survives_a_sigkill(tmp_path):
+    root, store, ids, _ = registered(tmp_path, n_good=40, n_bad=0)
+    store.add_batch(0, "query", [(i, None, None) for i in ids.values()], "untrained")
+    writer = textwrap.dedent(f"""
+        import sys
+        from alflow.label.store import LabelStore
+        store = LabelStore({str(store.path)!r})
+        for image_id in {sorted(ids.values())!r}:
+            store.set_label(image_id, "good", 0, inspector="w", tab="t", seconds=1.0)
+            print(image_id, flush=True)   # acknowledged only after the commit returned
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True, env=checkout_env())
+    acked = [int(proc.stdout.readline()) for _ in range(15)]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    reopened = LabelStore(store.path)
+    for image_id in acked:
+        assert reopened.current(image_id) == ("good", 1), image_id
+    assert len(reopened.history()) >= len(acked)
+
+
+def test_versions_leases_and_corrections(tmp_path):
+    _, store, ids, _ = registered(tmp_path)
+    a, b = ids["bad/000.png"], ids["good/000.png"]
+    store.add_batch(0, "query", [(a, 0.9, 0.8), (b, 0.1, 0.2)], "round-1")
+    assert sorted(store.claim("tab1", 0, 1, 60)) == [a]          # rank order, at most claim_size
+    assert store.claim("tab2", 0, None, 60) == [b]               # never the image another tab holds
+    with pytest.raises(Conflict, match="another tab"):
+        store.set_label(a, "defect", 0, inspector="x", tab="tab2", seconds=1)
+    assert store.set_label(a, "defect", 0, inspector="x", tab="tab1", seconds=2) == 1
+    with pytest.raises(Conflict, match="version 1; your page had version 0"):
+        store.set_label(a, "good", 0, inspector="x", tab="tab1", seconds=1)
+    with pytest.raises(BadRequest, match="no label yet"):
+        store.submit(0, "tab1", [a, b])
+    store.set_label(b, "unsure", 0, inspector="y", tab="tab2", seconds=1)
+    assert store.undo(b, 1, inspector="y", tab="tab2") == (None, 2)
+    store.set_label(b, "good", 2, inspector="y", tab="tab2", seconds=1)
+    assert store.submit(0, "tab1", [a]) is False
+    with pytest.raises(Conflict, match="already submitted"):
+        store.submit(0, "tab1", [a])
+    assert store.submit(0, "tab2", [b]) is True and store.round_complete(0)
+    with pytest.raises(BadRequest, match="must be defect or good"):
+        store.set_label(a, "unsure", 1, inspector="x", tab="tab1", seconds=1)
+    store.set_label(a, "good", 1, inspector="z", tab="tab3", seconds=1)   # a correction after submitting
+    assert [h["label"] for h in store.history(a)] == ["defect", "good"]
+    assert store.history(a)[-1]["previous"] == "defect"
+    with pytest.raises(NotFound):
+        store.set_label(999, "good", 0, inspector="x", tab="t", seconds=0)
+    with pytest.raises(BadRequest, match="label must be one of"):
+        store.set_label(a, "maybe", 2, inspector="x", tab="t", seconds=0)
+
+
+def test_a_batch_with_no_defect_or_good_answer_is_refused(tmp_path):
+    _, store, ids, _ = registered(tmp_path, n_good=2, n_bad=0)
+    store.add_batch(0, "query", [(i, None, None) for i in ids.values()], "untrained")
+    for i in ids.values():
+        store.set_label(i, "unsure", 0, inspector="x", tab="t", seconds=1)
+    with pytest.raises(BadRequest, match="at least one image defect or good"):
+        store.submit(0, "t", list(ids.values()))
+
+
+def test_replaced_and_renamed_files_are_reported_not_relabeled(tmp_path):
+    root, store, ids, problems = registered(tmp_path, n_good=3, n_bad=2)
+    assert problems == []
+    store.add_batch(0, "query", [(i, None, None) for i in ids.values()], "untrained")
+    for i in ids.values():
+        store.set_label(i, "good", 0, inspector="x", tab="t", seconds=1)
+    (root / "good" / "000.png").write_bytes((root / "bad" / "000.png").read_bytes())  # replaced
+    (root / "good" / "001.png").rename(root / "good" / "moved.png")                 # renamed
+    files = {p.relative_to(root).as_posix(): file_sha256(p) for p in sorted(root.rglob("*.png"))}
+    new_ids, problems = store.register(files)
+    assert any("good/000.png was replaced" in p for p in problems)
+    assert any("good/001.png is gone" in p and "good/moved.png" in p for p in problems)
+    assert new_ids["good/000.png"] != ids["good/000.png"]
+    assert store.current(new_ids["good/000.png"]) == (None, 0)
+    assert store.current(new_ids["good/moved.png"]) == (None, 0)
+    assert store.current(new_ids["bad/001.png"]) == ("good", 1)        # untouched files keep their label
+    with pytest.raises(NotFound):
+        store.path_of(ids["good/000.png"])
+
+
+def test_export_csv_and_a_tree_that_dataset_folder_trains_on(tmp_path):
+    root, store, ids, _ = registered(tmp_path, n_good=4, n_bad=3)
+    store.add_batch(0, "query", [(i, 0.5, 0.7) for i in ids.values()], "round-2")
+    truth = {i: ("defect" if p.startswith("bad/") else "good") for p, i in ids.items()}
+    for i, label in truth.items():
+        store.set_label(i, label, 0, inspector="ann", tab="t", seconds=2.5)
+    store.set_label(ids["good/003.png"], "unsure", 1, inspector="ann", tab="t", seconds=1)
+    n, tree = export_csv(store, tmp_path / "out" / "labels.csv")
+    rows = list(csv.DictReader((tmp_path / "out" / "labels.csv").open()))
+    assert n == len(rows) == 7 and tuple(rows[0]) == COLUMNS
+    assert {r["path"]: r["label"] for r in rows}["bad/000.png"] == "defect"
+    assert {r["model_version"] for r in rows} == {"round-2"} and {r["round"] for r in rows} == {"1"}
+    dataset = folder_dataset(tree, ["good"], image_size=32, cache_dir=None)
+    assert len(dataset) == 6  # the unsure image is in the CSV only
+    assert int(dataset.labels.sum()) == 3
+    assert sorted(dataset.classes) == ["defect"] * 3 + ["good"] * 3
+
+
+def test_label_studio_tasks_out_and_an_export_of_choices_in(tmp_path):
+    _, store, ids, _ = registered(tmp_path, n_good=4, n_bad=2)
+    store.add_batch(0, "query", [(ids["bad/000.png"], 0.4, 0.9), (ids["good/001.png"], 0.3, 0.1)], "round-3")
+    n = write_tasks(store, tmp_path / "tasks.json")
+    tasks = json.loads((tmp_path / "tasks.json").read_text())
+    assert n == 2 and tasks[0]["data"]["path"] == "bad/000.png"
+    assert tasks[0]["predictions"][0] == {"model_version": "round-3", "score": 0.9, "result": [
+        {"from_name": "choice", "to_name": "image", "type": "choices", "value": {"choices": ["Defect"]}}]}
+    counts = import_export(store, FIXTURE, "team")
+    assert counts == {"labeled": 2, "no annotation": 1}
+    assert store.current(ids["bad/000.png"])[0] == "defect"
+    assert store.current(ids["good/001.png"])[0] == "good"   # the cancelled annotation is ignored
+    assert store.history(ids["good/001.png"])[-1]["seconds"] == 2.25
+    assert store.current(ids["good/002.png"]) == (None, 0)
+
+
+def test_an_import_naming_an_unknown_image_writes_nothing(tmp_path):
+    _, store, ids, _ = registered(tmp_path, n_good=4, n_bad=2)
+    bad = json.loads(FIXTURE.read_text())
+    bad[1]["data"] = {"image": "/data/local-files/?d=../../etc/passwd"}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(NotFound, match="etc/passwd"):
+        import_export(store, tmp_path / "bad.json", "team")
+    assert store.labels() == []
+
+
+def test_binding_beyond_loopback_needs_a_token(tmp_path):
+    from test_label_session import label_settings
+
+    with pytest.raises(ValueError, match="label.host=0.0.0.0 .*label.token"):
+        label_settings(session_dir=str(tmp_path), host="0.0.0.0")
+    assert label_settings(session_dir=str(tmp_path), host="0.0.0.0", token="t").token == "t"
+    with pytest.raises(ValueError, match="label.port"):
+        label_settings(session_dir=str(tmp_path), port=0)
+
+
+@pytest.mark.slow  # three subprocesses: about 20 s here
+def test_label_import_and_export_from_the_command_line(tmp_path):
+    from conftest import run_alflow
+
+    _, store, ids, _ = registered(tmp_path, n_good=4, n_bad=2)
+    store.add_batch(0, "query", [(ids["bad/000.png"], 0.4, 0.9), (ids["good/001.png"], 0.3, 0.1)], "round-1")
+    session = tmp_path / "session"
+    proc = run_alflow(["label", "import", f"label.session_dir={session}", f"label.input={FIXTURE}"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "labeled 2" in proc.stdout and "no annotation 1" in proc.stdout
+    out = tmp_path / "labels.csv"
+    proc = run_alflow(["label", "export", f"label.session_dir={session}", f"label.out={out}"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {r["path"]: r["label"] for r in csv.DictReader(out.open())}
+    assert rows == {"bad/000.png": "defect", "good/001.png": "good"}
+    missing = run_alflow(["label", "export", f"label.session_dir={tmp_path / 'nothing'}", f"label.out={out}"],
+                         tmp_path)
+    assert missing.returncode == 2 and "holds no session" in missing.stdout + missing.stderr

@@ -91,6 +91,16 @@ def strategy(name: str, **overrides):
     return make_strategy(name, **OmegaConf.to_container(root.strategy, resolve=True))
 
 
+def stopping_criterion(name: str, **overrides):
+    """The criterion of ``conf/stopping/<name>.yaml`` (the one home of its defaults), ``overrides`` on top."""
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.to_container(OmegaConf.merge(OmegaConf.load(REPO / "conf" / "stopping" / f"{name}.yaml"),
+                                                 overrides))
+    return get_class(cfg.pop("_target_"))(**cfg)
+
+
 def classifier(**overrides):
     """A DefectClassifier with conf/model/resnet18.yaml's values, ``overrides`` on top."""
     from alflow.model import DefectClassifier

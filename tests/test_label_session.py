@@ -8,14 +8,13 @@ import torch
 from label_helpers import write_folder
 from mlflow.tracking import MlflowClient
 
-from conftest import folder_dataset
+from conftest import folder_dataset, stopping_criterion, strategy
 from alflow.label.session import HumanOracle, LabelSession
 from alflow.label.settings import LabelSettings
 from alflow.label.store import AUDIT_ROUND
 from alflow.loop import GroundTruthOracle
 from alflow.loop.seeds import SeedStreams
-from alflow.stopping import KneeStopping, NoStopping, StabilizingPredictions
-from alflow.strategies import UncertaintySampling
+from alflow.stopping import NoStopping
 from alflow.tracking.run import MlflowRun
 from conftest import REPO, loop_settings, plain_classifier, train_settings
 
@@ -60,9 +59,10 @@ def test_a_session_runs_the_experiments_rounds_with_a_person_as_oracle(tmp_path,
     settings = label_settings(session_dir=str(tmp_path / "session"), audit_size=12, inspector="unit")
     tracker = MlflowRun(tracking_uri, "alflow-label", "label-test", tmp_path / "mlflow")
     al = loop_settings(batch_size=8, state_dir=str(tmp_path / "session"))
-    session = LabelSession(dataset, root, UncertaintySampling(),
+    session = LabelSession(dataset, root, strategy("uncertainty"),
                            plain_classifier, train_settings(max_steps=4, min_steps=2), al, NoStopping(),
-                           {"knee": KneeStopping(), "stabilizing": StabilizingPredictions()}, settings,
+                           {"knee": stopping_criterion("knee"), "stabilizing": stopping_criterion("stabilizing")},
+                           settings,
                            listeners=[tracker], tracker=tracker)
     assert not isinstance(HumanOracle(session), GroundTruthOracle)  # no hidden labels to measure with
     assert int(session.dataset.labels.sum()) == 0  # the class folders are not read as labels
@@ -119,9 +119,9 @@ def test_criteria_that_read_the_validation_set_wait_for_an_audit_sample(tmp_path
 
     root = write_folder(tmp_path / "data", n_good=6, n_bad=2)
     dataset = folder_dataset(root, ["good"], image_size=32, cache_dir=None)
-    session = LabelSession(dataset, root, UncertaintySampling(), plain_classifier, train_settings(),
+    session = LabelSession(dataset, root, strategy("uncertainty"), plain_classifier, train_settings(),
                            loop_settings(batch_size=2), NoStopping(),
-                           {"knee": KneeStopping(), "stabilizing": StabilizingPredictions()},
+                           {"knee": stopping_criterion("knee"), "stabilizing": stopping_criterion("stabilizing")},
                            label_settings(session_dir=str(tmp_path / "session")))
     session.history = [RoundRecord(round=r, n_labeled=2 * (r + 1), n_selected=2, defects_found=1,
                                    defects_left=math.nan, val_auroc=math.nan, test_auroc=math.nan, train_loss=0.5,
@@ -129,4 +129,4 @@ def test_criteria_that_read_the_validation_set_wait_for_an_audit_sample(tmp_path
                        for r in range(5)]
     verdicts = {v["name"]: v for v in session.status()["verdicts"]}
     assert "audit sample" in verdicts["stabilizing"]["why"] and not verdicts["stabilizing"]["stop"]
-    assert verdicts["knee"]["why"].startswith("go on (sensitivity=")
+    assert verdicts["knee"]["why"].startswith("go on (method=kneedle, sensitivity=")

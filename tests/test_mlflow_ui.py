@@ -177,5 +177,5 @@ def check_runs_view(browser, address: str, names: list[str], strategies: list[st
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     raw = screenshot.with_suffix(".raw.png")
     browser.save_screenshot(str(raw))
-    Image.open(raw).convert("RGB").quantize(colors=64).save(screenshot, optimize=True)
+    Image.open(raw).convert("RGB").quantize(colors=256).save(screenshot, optimize=True)
     raw.unlink()

@@ -72,8 +72,11 @@ def test_multirun_script_forwards_overrides_and_reports(tmp_path, tracking_uri):
         ("uncertainty", "2", "2")]
     # the sweep ends with the report: Table 1 printed, files written, a summary run logged
     assert "Table 1" in proc.stdout and "| synthetic | incremental |" in proc.stdout
-    assert (tmp_path / "report" / "table1.csv").exists()
-    assert len(runs) == 2
+    # the report sits in the sweep's own folder, beside its jobs' outputs; its run in '<experiment>-reports'
+    reports = list(tmp_path.glob("multirun/*/*/report/table1.csv"))
+    assert len(reports) == 1 and not (tmp_path / "report").exists()
+    assert len(runs) == 1
+    assert len(client.search_runs([client.get_experiment_by_name("alflow-reports").experiment_id])) == 1
 
 
 @pytest.mark.parametrize("override,message", [

@@ -22,7 +22,7 @@ from alflow.records import REPORTS_EXPERIMENT_SUFFIX, TAG_SUMMARY
 from alflow.report.figures import figures
 from alflow.report.runs import LoadedRuns, load_runs
 from alflow.report.tables import TABLES
-from alflow.report.write import to_markdown, write_table
+from alflow.report.write import caption, to_markdown, write_table
 from alflow.tracking.store import get_or_create_experiment, resolve_uri
 
 # The tracking group's YAML is the one home of the default store; the report reads it from there.
@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     runs = loaded.runs
     print(f"{len(runs)} runs, one per dataset x strategy x fold x seed (the latest finished)"
           + (f"; {loaded.dropped} older finished run(s) of the same jobs dropped" if loaded.dropped else "") + ".\n")
+    print(caption("table1") + "\n")
     print(to_markdown("table1", tables["table1"]))
     where = " and logged to a 'report' run in the experiment(s) '...-reports'" if not args.no_summary_run else ""
     print(f"Tables and figures written to {out.resolve()}/{where}.")

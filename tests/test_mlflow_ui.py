@@ -179,3 +179,22 @@ def check_runs_view(browser, address: str, names: list[str], strategies: list[st
     browser.save_screenshot(str(raw))
     Image.open(raw).convert("RGB").quantize(colors=256).save(screenshot, optimize=True)
     raw.unlink()
+
+
+def test_hint_for_a_tracking_server_names_its_address_and_that_opens_the_runs(store, ui, browser):
+    import shlex
+
+    from mlflow.tracking import MlflowClient
+    from selenium.webdriver.common.by import By
+
+    from alflow.tracking import ui_hint
+    from alflow.tracking.store import experiment_url
+
+    _, uri, _ = store
+    line = ui_hint(ui, "alflow").splitlines()[1]  # the server is the UI: nothing to start, one address
+    opens = shlex.split(line.split(": ", 1)[1])
+    experiment_id = MlflowClient(uri).get_experiment_by_name("alflow").experiment_id
+    assert opens == ["open", experiment_url(ui, experiment_id)]
+    browser.get(opens[1])
+    wait_for(lambda: "random fold0 seed0" in browser.find_element(By.TAG_NAME, "body").text, what="the runs")
+    assert "/runs" in browser.current_url

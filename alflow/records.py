@@ -2,8 +2,9 @@
 
 Torch-free on purpose (standard library only): ``tracking`` writes these records and names,
 ``analysis`` reads them, and ``report`` reads them back from MLflow without loading torch.
-Metric names follow ``train/…``, ``val/…``, ``test/…``, ``pool/…``, ``al/…``; every per-round
-metric is logged at step = images labeled.
+The learning curves are ``val/…``, ``test/…``, ``pool/…``; the round's diagnostics carry no
+namespace (see ``ROUND_METRICS``); every per-round metric is logged at step = images labeled.
+End-of-run numbers go to the ``summary.json`` artifact, not to metrics.
 """
 from __future__ import annotations
 

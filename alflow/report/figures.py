@@ -44,6 +44,10 @@ def band(runs: list[RunData], metric: str) -> tuple[np.ndarray, np.ndarray, np.n
     return steps, mean, std, count
 
 
+def _folds(n: int) -> str:
+    return f"{n} fold" if n == 1 else f"{n} folds"
+
+
 def _knees(run: RunData) -> tuple[float, float] | None:
     """(images labeled, defects left) at the run's knee of the defects-left curve; None when no knee
     was found (the cut-off then fell back to the last round)."""
@@ -79,7 +83,7 @@ def dataset_figure(dataset: str, runs: list[RunData], out: Path) -> Path:
             x, m, s, _ = band(group, metric)
             if len(x) == 0:
                 continue
-            ax.plot(x, m, color=colours[strategy], lw=1.8, label=f"{strategy} ({len(group)} folds)")
+            ax.plot(x, m, color=colours[strategy], lw=1.8, label=f"{strategy} ({_folds(len(group))})")
             ax.fill_between(x, m - s, m + s, color=colours[strategy], alpha=0.18, lw=0)
             lows.append(float(np.min(m - s)))
             highs.append(float(np.max(m + s)))
@@ -87,7 +91,7 @@ def dataset_figure(dataset: str, runs: list[RunData], out: Path) -> Path:
         finals = [v for v in finals if not math.isnan(v)]
         if finals:
             level = float(np.mean(finals))
-            ax.axhline(level, color="black", ls=":", lw=1.3, label=f"full-pool reference ({len(finals)} folds)")
+            ax.axhline(level, color="black", ls=":", lw=1.3, label=f"full-pool reference ({_folds(len(finals))})")
             lows.append(level)
             highs.append(level)
         else:
@@ -109,9 +113,11 @@ def dataset_figure(dataset: str, runs: list[RunData], out: Path) -> Path:
         knees = [k for k in (_knees(r) for r in group) if k is not None]
         if knees:
             kx, ky = zip(*knees)
-            ax.scatter(kx, ky, marker="v", s=36, color=colours[strategy], edgecolor="black", linewidth=0.6, zorder=3,
-                       label=None if knee_drawn else "knee of one fold (Kneedle)")
+            ax.scatter(kx, ky, marker="v", s=36, color=colours[strategy], edgecolor="black", linewidth=0.6, zorder=3)
             knee_drawn = True
+    if knee_drawn:  # one legend entry for every strategy's knees, in no strategy's colour
+        ax.scatter([], [], marker="v", s=36, color="white", edgecolor="black", linewidth=0.6,
+                   label="knee of one fold (Kneedle), in its strategy's colour")
     ax.set_ylim(bottom=0)
     ax.set_title("(c) defects left in the pool", fontsize=10)
     ax.set_xlabel("images labeled")

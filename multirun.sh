@@ -6,7 +6,8 @@
 #   ./multirun.sh experiment=smoke tracking.uri=sqlite:///smoke.db
 # Runs go to the store in tracking.uri (conf/tracking/mlflow.yaml); the sweep itself says which store
 # it used (overrides, overlays and YAML included), and the report reads that one. The report goes to
-# ./report/ (ALFLOW_REPORT_DIR to change it, ALFLOW_NO_REPORT=1 to skip it).
+# the sweep's own folder, multirun/DATE/TIME/report/, beside its jobs' outputs (ALFLOW_REPORT_DIR to
+# choose another new folder, ALFLOW_NO_REPORT=1 to skip it): one sweep's report never overwrites another's.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 python="${ALFLOW_PYTHON:-}"
@@ -17,6 +18,7 @@ store_file="$(mktemp)"
 trap 'rm -f "$store_file"' EXIT
 ALFLOW_STORE_FILE="$store_file" "$python" -m alflow -m "$@"
 if [[ "${ALFLOW_NO_REPORT:-0}" != "1" ]]; then
-  { read -r uri; read -r experiment; } < "$store_file"
-  "$python" -m alflow.report --tracking-uri "$uri" --experiment "$experiment" --out "${ALFLOW_REPORT_DIR:-report}"
+  { read -r uri; read -r experiment; read -r sweep_dir; } < "$store_file"
+  "$python" -m alflow.report --tracking-uri "$uri" --experiment "$experiment" \
+    --out "${ALFLOW_REPORT_DIR:-$sweep_dir/report}"
 fi

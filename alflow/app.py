@@ -19,6 +19,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -61,6 +62,21 @@ class Terminated(BaseException):
     exit_code = 128 + signal.SIGTERM
 
 
+class ConfigError(ValueError):
+    """A setting (or the data it points at) that no job can run with: one line naming key and value."""
+
+
+def config_message(exc: BaseException) -> str:
+    """The one-line reason of a config error: the error raised inside a Hydra ``instantiate`` call (whose
+    own message adds the target and the full key), else the error itself."""
+    while isinstance(exc, InstantiationException) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, InstantiationException):  # no cause kept: its first line names the target
+        text = text.splitlines()[0]
+    return " ".join(text.split()) if len(text.splitlines()) <= 1 else text
+
+
 def _raise_terminated(signum, frame) -> None:
     raise Terminated(f"signal {signal.Signals(signum).name} received: the job did not finish; rerun the same "
                      "command to resume it from its last finished round")
@@ -82,18 +98,22 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
     if out_dir is None:
         out_dir = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else "."
 
-    # Build everything that can fail on bad config before a run is opened.
-    dataset = instantiate(cfg.dataset)
-    split = instantiate(cfg.fold).split(dataset.labels)
-    strategy = instantiate(cfg.strategy)
-    stopping = instantiate(cfg.stopping)
-    model_factory = instantiate(cfg.model)
-    train = instantiate(cfg.trainer)
-    settings = LoopSettings(**OmegaConf.to_container(cfg.al, resolve=True),
-                            gallery_dir=str(Path(out_dir) / "gallery") if cfg.gallery_size > 0 else None,
-                            gallery_size=cfg.gallery_size)
-    initial_strategy = cold_start_strategy(settings.initial_strategy, strategy)
-    stats = split_statistics(dataset, split)
+    # Build everything that can fail on bad config before a run is opened; what fails here is the
+    # config's (or the data's) fault, and says so in one line (ConfigError), without a traceback.
+    try:
+        dataset = instantiate(cfg.dataset)
+        split = instantiate(cfg.fold).split(dataset.labels)
+        strategy = instantiate(cfg.strategy)
+        stopping = instantiate(cfg.stopping)
+        model_factory = instantiate(cfg.model)
+        train = instantiate(cfg.trainer)
+        settings = LoopSettings(**OmegaConf.to_container(cfg.al, resolve=True),
+                                gallery_dir=str(Path(out_dir) / "gallery") if cfg.gallery_size > 0 else None,
+                                gallery_size=cfg.gallery_size)
+        initial_strategy = cold_start_strategy(settings.initial_strategy, strategy)
+        stats = split_statistics(dataset, split)
+    except (ValueError, TypeError, FileNotFoundError, InstantiationException) as exc:
+        raise ConfigError(config_message(exc)) from exc
     log.info("[%s] %s: %d images (%d defects); pool %d, val %d, test %d", log_prefix, dataset_name, len(dataset),
              int(dataset.labels.sum()), len(split.pool), len(split.val), len(split.test))
 
@@ -102,8 +122,11 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
             records.TAG_SEED: str(cfg.seed), records.TAG_LEARNING: settings.learning,
             records.TAG_RUN_KIND: records.run_kind(settings.learning),
             records.TAG_EXPERIMENT: choices.get("experiment", "none") or "none"}
-    run_name = f"{dataset_name}-{strategy_name}-fold{cfg.fold.index}-seed{cfg.seed}"
-    state_path = Path(settings.state_dir) / f"{run_name}-{job_key(cfg)}.pt"
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        tags[records.TAG_SWEEP] = str(Path(HydraConfig.get().sweep.dir).resolve())
+    run_name = records.run_name(strategy_name, cfg.fold.index, cfg.seed)
+    job_name = f"{dataset_name}-{strategy_name}-fold{cfg.fold.index}-seed{cfg.seed}"  # file-name safe
+    state_path = Path(settings.state_dir) / f"{job_name}-{job_key(cfg)}.pt"
     state = load_state(state_path) if settings.resume else None
     tracker = instantiate(cfg.tracking, run_name=run_name, out_dir=out_dir, tags=tags,
                           run_id=state.extra.get("run_id") if state else None)
@@ -112,7 +135,6 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
         if not resuming:  # recorded first, so even a run that fails at once says what it was
             tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
             tracker.log_json(stats, "dataset_stats.json")
-            tracker.log_summary(statistics_metrics(stats))
             config_path = Path(out_dir) / "config.yaml"
             config_path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
             tracker.log_artifact(config_path)
@@ -136,6 +158,7 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
         _check_health(log_prefix, history, dataset.labels[split.val], settings.learning == records.FULL_POOL_LEARNING,
                       tracker)
         summary, found = cutoff_metrics(history, cfg.analysis.knee_sensitivity)
+        summary.update(statistics_metrics(stats))
         summary.update(stop_metrics(history, compared_criteria()))
         summary.update(pool_metrics(history, len(split.pool)))
         if cfg.analysis.batch_retrain and found["best"]["round"] is not None:
@@ -207,6 +230,11 @@ def main() -> float | None:
 def experiment_main(cfg: DictConfig) -> float:
     try:
         return _main(cfg)
+    except ConfigError as exc:
+        # One clean line on stderr (the key, the value, what would work), no traceback; exit status 2
+        # like a command-line usage error.
+        print(f"alflow: config error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     except Terminated as exc:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             record_failed_job(HydraConfig.get().sweep.dir, HydraConfig.get().job.override_dirname, exc)
@@ -223,6 +251,10 @@ def _main(cfg: DictConfig) -> float:
     # it is listed for the end-of-sweep callback, which makes the sweep exit non-zero.
     try:
         return run_job(cfg)
+    except ConfigError as exc:
+        log.error("job %r: config error: %s", HydraConfig.get().job.override_dirname, exc)
+        record_failed_job(HydraConfig.get().sweep.dir, HydraConfig.get().job.override_dirname, exc)
+        return float("nan")
     except Exception as exc:  # noqa: BLE001 - every job failure is reported the same way
         log.exception("job failed: %s", exc)
         record_failed_job(HydraConfig.get().sweep.dir, HydraConfig.get().job.override_dirname, exc)

@@ -2,8 +2,9 @@
 
 Torch-free on purpose (standard library only): ``tracking`` writes these records and names,
 ``analysis`` reads them, and ``report`` reads them back from MLflow without loading torch.
-Metric names follow ``train/…``, ``val/…``, ``test/…``, ``pool/…``, ``al/…``; every per-round
-metric is logged at step = images labeled.
+The learning curves are ``val/…``, ``test/…``, ``pool/…``; the round's diagnostics carry no
+namespace (see ``ROUND_METRICS``); every per-round metric is logged at step = images labeled.
+End-of-run numbers go to the ``summary.json`` artifact, not to metrics.
 """
 from __future__ import annotations
 
@@ -71,22 +72,32 @@ SELECTION_COLUMNS = tuple(f.name for f in fields(SelectionRow))  # selection.csv
 # ---- metric names ----
 
 # Per round, step = images labeled: MLflow name -> RoundRecord attribute.
+# The four learning curves carry a ``/`` namespace; the round's diagnostics carry none. MLflow's chart
+# view draws one section per namespace in alphabetical order and puts un-namespaced metrics ("Model
+# metrics") last, so a user opening it sees the learning curves first (checked in a real browser by
+# tests/test_mlflow_ui.py). The number of images labeled is the step itself, not a metric of its own.
+VAL_AUROC, TEST_AUROC = "val/auroc", "test/auroc"
+DEFECTS_LEFT, DEFECTS_FOUND = "pool/defects_left", "pool/defects_found"
+ROUND, ROUND_SECONDS, TRAIN_LOSS = "round", "round_seconds", "train_loss"
 ROUND_METRICS = {
-    "val/auroc": "val_auroc",
-    "test/auroc": "test_auroc",
-    "pool/defects_left": "defects_left",
-    "pool/defects_found": "defects_found",
-    "al/n_labeled": "n_labeled",
-    "al/round": "round",
-    "al/round_seconds": "seconds",
-    "train/loss": "train_loss",
-    "val/ece": "val_ece",
+    VAL_AUROC: "val_auroc",
+    TEST_AUROC: "test_auroc",
+    DEFECTS_LEFT: "defects_left",
+    DEFECTS_FOUND: "defects_found",
+    ROUND: "round",
+    ROUND_SECONDS: "seconds",
+    TRAIN_LOSS: "train_loss",
+    "val/ece": "val_ece",            # calibration (alflow.stopping.calibration): diagnostics beside val/auroc
     "val/temperature": "temperature",
 }
-VAL_AUROC, TEST_AUROC, DEFECTS_LEFT = "val/auroc", "test/auroc", "pool/defects_left"
+LEARNING_CURVES = (VAL_AUROC, TEST_AUROC, DEFECTS_LEFT, DEFECTS_FOUND)  # what the MLflow chart view shows first
 CURVE_METRICS = (VAL_AUROC, TEST_AUROC, DEFECTS_LEFT)  # the learning curves the report draws
 
-# End of run, step 0 (written by ``alflow.analysis``):
+# End of run (written by ``alflow.analysis``): not MLflow metrics, which the chart view would draw as
+# ~30 bar charts burying the curves, but one JSON artifact per run, ``summary.json`` ({name: number},
+# the names below), which the report reads; a few key ones are also run tags (``SUMMARY_TAGS``), so the
+# runs table can show them as columns. Runs logged before this change have them as metrics at step 0.
+SUMMARY_ARTIFACT = "summary.json"
 CUTOFF_NAMES = ("best", "knee", "best_until_knee")  # the paper's cut-offs (``alflow.stopping.CUTOFFS``)
 # Replayed on every run: name -> (its conf/stopping file, settings overriding that file's). The second knee
 # and the threshold form of predicted_defects are the same criteria at other settings of their one YAML.
@@ -129,6 +140,10 @@ def batch_metric(key: str) -> str:
     return f"batch/{key}"
 
 
+# Key end-of-run numbers also set as run tags (the runs table can show them as columns).
+SUMMARY_TAGS = (cutoff_metric("best", "test_auroc"), batch_metric("test_auroc"), cutoff_metric("knee", "n_labeled"))
+
+
 # ---- tag keys and values ----
 
 TAG_DATASET = "dataset"
@@ -144,6 +159,20 @@ TAG_ERROR = "error"
 TAG_RUN_KIND = "run_kind"
 TAG_HEALTH = "health"  # "ok", or the learner health check's findings (alflow.analysis.health)
 TAG_SUMMARY = "alflow.summary"  # "true" on the report's own runs
+TAG_SWEEP = "sweep"  # the Hydra sweep folder a job ran in ("" for a single job)
+
+# MLflow 3 opens an experiment in the view of its kind (experiment tag ``mlflow.experimentKind``):
+# alflow's are classic model training. (MLflow 3.17's UI follows its global GenAI / Model training
+# switch instead, so the links alflow prints also carry ``workflowType=machine_learning``.)
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+REPORTS_EXPERIMENT_SUFFIX = "-reports"  # the report's runs go to "<experiment>-reports", out of the jobs' list
+
+
+def run_name(strategy: str, fold: object, seed: object) -> str:
+    """The MLflow run name of a job, short enough that the runs table shows it whole:
+    ``"random fold0 seed0"`` (the dataset is a tag, and usually its own experiment)."""
+    return f"{strategy} fold{fold} seed{seed}"
 
 # What a job is: an active-learning run, or the full-pool reference (every pool image labeled in
 # round 0: the tables' upper bound). Set from ``al.learning``; the report reads it.

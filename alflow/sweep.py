@@ -1,22 +1,23 @@
 """Hydra callback around a sweep (an entry-point piece: Hydra stays out of the modules below).
 
-Before the jobs: prepare the MLflow store once. After them: say how to open the UI, write the
-store the sweep used to ``$ALFLOW_STORE_FILE`` (``multirun.sh`` reports on it), list failed jobs
-and make the sweep's exit status say that some failed.
+Before the jobs: prepare the MLflow store once. After them: say once how to open the UI (only when
+the store exists), write the store the sweep used and the sweep's folder to ``$ALFLOW_STORE_FILE``
+(``multirun.sh`` reports on it, into that folder), list failed jobs and make the sweep's exit status
+say that some failed.
 """
 from __future__ import annotations
 
 import fcntl
 import os
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
+from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from alflow.tracking import prepare_store, resolve_uri, ui_command
+from alflow.tracking import prepare_store, resolve_uri, ui_hint
 
 FAILED_JOBS = "failed_jobs.txt"
 STORE_FILE_ENV = "ALFLOW_STORE_FILE"
@@ -43,20 +44,24 @@ class SweepStoreCallback(Callback):
         # their old failures are not this sweep's.
         (Path(config.hydra.sweep.dir) / FAILED_JOBS).unlink(missing_ok=True)
 
-    def _announce(self) -> None:
+    def _announce(self, sweep_dir: str = "") -> None:
+        """Once per job or sweep: where the runs are and how to open them, only if the store exists."""
         uri = resolve_uri(self.uri)
-        opens = "" if uri.startswith(("http://", "https://")) else "  (then open http://127.0.0.1:5000)"
-        print(f"\nRuns are in MLflow experiment {self.experiment!r} at {shlex.quote(uri)}\n"
-              f"Compare the strategies' AUC curves: {ui_command(uri)}{opens}", flush=True)
+        hint = ui_hint(uri, self.experiment)
+        if hint:
+            print("\n" + hint, flush=True)
         store_file = os.environ.get(STORE_FILE_ENV)
-        if store_file:  # the store as the sweep resolved it: overlays and YAML included
-            Path(store_file).write_text(f"{uri}\n{self.experiment}\n")
+        if store_file:  # the store as the sweep resolved it (overlays and YAML included), and the sweep's folder
+            Path(store_file).write_text(f"{uri}\n{self.experiment}\n{sweep_dir}\n")
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
-        self._announce()
+        # A single job (not a sweep). Hydra calls this before it raises a failed job's error: no hint then.
+        job_return = kwargs.get("job_return")
+        if job_return is None or job_return.status == JobStatus.COMPLETED:
+            self._announce()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        self._announce()
+        self._announce(str(Path(config.hydra.sweep.dir).resolve()))
         failed = Path(config.hydra.sweep.dir) / FAILED_JOBS
         if failed.exists():
             lines = failed.read_text().strip().splitlines()

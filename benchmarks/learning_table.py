@@ -52,7 +52,7 @@ def rows(client: MlflowClient, experiment: str) -> list[list[str]]:
             continue
         pool = int(tags.get("pool_size", "0") or 0)
         curve = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "test/auroc"))
-        seconds = [m.value for m in client.get_metric_history(run.info.run_id, "al/round_seconds")]
+        seconds = [m.value for m in client.get_metric_history(run.info.run_id, "round_seconds")]
         if len(curve) == 1 and curve[0][0] >= pool:
             reference.append(curve[0][1])
             continue

@@ -20,7 +20,7 @@ def check_four_finished_runs(uri):
     assert Counter((r.data.tags["strategy"], r.data.tags["fold"], r.info.status) for r in runs) == Counter(
         (s, f, "FINISHED") for s in ("random", "uncertainty") for f in ("0", "1"))
     for run in runs:
-        for metric in ("val/auroc", "test/auroc", "pool/defects_left", "al/n_labeled"):
+        for metric in ("val/auroc", "test/auroc", "pool/defects_left", "pool/defects_found"):
             steps = [m.step for m in client.get_metric_history(run.info.run_id, metric)]
             assert steps == [16, 32, 48, 64, 72], (metric, steps)  # every round exactly once
 

@@ -120,4 +120,4 @@ def test_a_failed_job_resumes_unless_resume_is_false(tmp_path):
     runs = client.search_runs([client.get_experiment_by_name("alflow").experiment_id])
     assert len(runs) == 2 and {r.info.status for r in runs} == {"FAILED"}
     for run in runs:  # neither the fresh start nor the resume logged a round twice
-        assert [m.step for m in client.get_metric_history(run.info.run_id, "al/n_labeled")] == [16, 32]
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "pool/defects_found")] == [16, 32]

@@ -48,5 +48,5 @@ def test_sigterm_is_not_success_and_the_rerun_resumes(tmp_path, tracking_uri, sw
     assert "resumed from" in rerun.stderr + rerun.stdout
     (again,) = client.search_runs([client.get_experiment_by_name("alflow").experiment_id])
     assert again.info.run_id == run.info.run_id and again.info.status == "FINISHED"
-    steps = [m.step for m in client.get_metric_history(run.info.run_id, "al/n_labeled")]
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "pool/defects_found")]
     assert len(steps) == 4 and len(set(steps)) == 4  # every round once, none twice

@@ -17,7 +17,7 @@ def test_smoke_sweep_logs_every_job_and_round(smoke_sweep, tmp_path):
     tracking_uri = smoke_sweep.uri
     output = smoke_sweep.output
     assert "round 5/5 | labeled 72/72" in output
-    assert f"mlflow ui --backend-store-uri {tracking_uri}" in output
+    assert f"mlflow ui --backend-store-uri {tracking_uri} --port 5000" in output
 
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("alflow")
@@ -28,9 +28,10 @@ def test_smoke_sweep_logs_every_job_and_round(smoke_sweep, tmp_path):
         (s, f) for s in ("random", "uncertainty", "gradcam_avg") for f in ("0", "1"))
     for run in runs:
         assert run.info.status == "FINISHED"
-        assert run.info.run_name == f"synthetic-{run.data.tags['strategy']}-fold{run.data.tags['fold']}-seed0"
+        assert run.info.run_name == f"{run.data.tags['strategy']} fold{run.data.tags['fold']} seed0"
+        assert run.data.tags["dataset"] == "synthetic" and run.data.tags["seed"] == "0"
         assert run.data.params["al.batch_size"] == "16" and run.data.params["fold.k"] == "5"
-        for metric in ("val/auroc", "test/auroc", "pool/defects_left", "al/n_labeled"):
+        for metric in ("val/auroc", "test/auroc", "pool/defects_left", "pool/defects_found"):
             steps = [m.step for m in client.get_metric_history(run.info.run_id, metric)]
             assert steps == [16, 32, 48, 64, 72], (metric, steps)
         left = client.get_metric_history(run.info.run_id, "pool/defects_left")
@@ -71,8 +72,11 @@ def test_multirun_script_forwards_overrides_and_reports(tmp_path, tracking_uri):
         ("uncertainty", "2", "2")]
     # the sweep ends with the report: Table 1 printed, files written, a summary run logged
     assert "Table 1" in proc.stdout and "| synthetic | incremental |" in proc.stdout
-    assert (tmp_path / "report" / "table1.csv").exists()
-    assert len(runs) == 2
+    # the report sits in the sweep's own folder, beside its jobs' outputs; its run in '<experiment>-reports'
+    reports = list(tmp_path.glob("multirun/*/*/report/table1.csv"))
+    assert len(reports) == 1 and not (tmp_path / "report").exists()
+    assert len(runs) == 1
+    assert len(client.search_runs([client.get_experiment_by_name("alflow-reports").experiment_id])) == 1
 
 
 @pytest.mark.parametrize("override,message", [

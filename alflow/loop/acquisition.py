@@ -358,10 +358,13 @@ class AcquisitionLoop:
             return None
         picked = selection.indices[:n]
         cams = version.score(self.dataset.images, picked, frozenset({"cams"})).cams
-        path = Path(self.settings.gallery_dir) / f"round_{r:03d}.png"
+        number = r + 1  # 1-based, as the progress line counts rounds (selection.csv's round column is r)
+        path = Path(self.settings.gallery_dir) / f"round_{number:03d}.jpg"
+        files = [self.dataset.files[i] for i in picked.tolist()] if self.dataset.files else None
         save_gallery(path, self.dataset.images[picked], cams, selection.scores[:n].tolist(), revealed[:n].tolist(),
                      [self.dataset.classes[i] for i in picked.tolist()],
-                     f"{self.log_prefix} round {r + 1}: the first {n} picks (label revealed by the oracle)")
+                     f"{self.log_prefix} round {number}/{self.total_rounds}: the first {n} of {len(selection.indices)} "
+                     f"picks, best first", strategy=self.strategy.name, round_number=number, files=files)
         return str(path)
 
 

@@ -2,24 +2,28 @@
 
     python -m alflow.report --tracking-uri sqlite:///mlflow.db --out report/
 
+One run per dataset x strategy x fold x seed (the latest finished); a report never overwrites another.
+
 Needs no torch: it reads ``alflow.records`` names and MLflow, nothing of the loop.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 
 import yaml
 from mlflow.tracking import MlflowClient
 
-from alflow.records import TAG_SUMMARY
+from alflow.records import REPORTS_EXPERIMENT_SUFFIX, TAG_SUMMARY
 from alflow.report.figures import figures
-from alflow.report.runs import load_runs
+from alflow.report.runs import LoadedRuns, load_runs
 from alflow.report.tables import TABLES
-from alflow.report.write import to_markdown, write_table
-from alflow.tracking.store import resolve_uri
+from alflow.report.write import caption, to_markdown, write_table
+from alflow.tracking.store import get_or_create_experiment, resolve_uri
 
 # The tracking group's YAML is the one home of the default store; the report reads it from there.
 TRACKING_CONF = Path(__file__).resolve().parents[2] / "conf" / "tracking" / "mlflow.yaml"
@@ -38,11 +42,13 @@ def configured_uri(path: Path = TRACKING_CONF) -> str:
 
 
 def build_report(tracking_uri: str, out: Path, experiments: list[str] | None = None,
-                 log_summary: bool = True) -> tuple[dict[str, list], list]:
-    """Write every table (CSV + Markdown) and figure into ``out``; log them to a summary run per experiment.
-    Returns the tables' rows by name and the runs they were built from."""
+                 log_summary: bool = True) -> tuple[dict[str, list], LoadedRuns]:
+    """Write every table (CSV + Markdown) and figure into ``out``; log them to a run named ``report`` in
+    ``<experiment>-reports`` per experiment (out of the jobs' list). Returns the tables' rows by name and
+    the runs they were built from. SystemExit when the store holds no finished alflow run."""
     client = MlflowClient(tracking_uri=tracking_uri)
-    runs = load_runs(client, experiments)
+    loaded = load_runs(client, experiments)
+    runs = loaded.runs
     if not runs:
         raise SystemExit(f"no finished alflow runs at {tracking_uri}"
                          + (f" in experiment(s) {experiments}" if experiments else ""))
@@ -54,13 +60,33 @@ def build_report(tracking_uri: str, out: Path, experiments: list[str] | None = N
         by_experiment = defaultdict(list)
         for run in runs:
             by_experiment[run.experiment_id].append(run)
-        for experiment_id in by_experiment:
-            summary = client.create_run(experiment_id, run_name="report",
-                                        tags={TAG_SUMMARY: "true", "runs": str(len(by_experiment[experiment_id]))})
+        for experiment_id, group in by_experiment.items():
+            name = client.get_experiment(experiment_id).name + REPORTS_EXPERIMENT_SUFFIX
+            summary = client.create_run(get_or_create_experiment(client, name), run_name="report",
+                                        tags={TAG_SUMMARY: "true", "runs": str(len(group)), "out": str(out.resolve())})
             for path in files:
                 client.log_artifact(summary.info.run_id, str(path))
             client.set_terminated(summary.info.run_id)
-    return tables, runs
+    return tables, loaded
+
+
+def fresh_folder(out: str | None, now: datetime | None = None) -> Path:
+    """Where a report goes: ``out``, which must not already hold a report, or else a new
+    ``reports/YYYY-MM-DD_HH-MM-SS`` folder. ValueError naming ``--out`` when it holds one: a report never
+    overwrites another."""
+    if out is None:
+        stamp = (now or datetime.now()).strftime("%Y-%m-%d_%H-%M-%S")
+        path = Path("reports") / stamp
+        suffix = 1
+        while path.exists():
+            path = Path("reports") / f"{stamp}_{suffix}"
+            suffix += 1
+        return path
+    path = Path(out)
+    if path.is_dir() and any(path.glob("table*.csv")):
+        raise ValueError(f"--out {out}: that folder already holds a report; pass a new folder (a report never "
+                         "overwrites another)")
+    return path
 
 
 def health_summary(runs: list) -> str:
@@ -80,15 +106,24 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tracking-uri", default=None,
                     help="MLflow store (default: tracking.uri of conf/tracking/mlflow.yaml, in the current folder)")
     ap.add_argument("--experiment", action="append", help="experiment name (repeatable; default: all)")
-    ap.add_argument("--out", default="report", help="output folder (default: %(default)s)")
+    ap.add_argument("--out", default=None,
+                    help="output folder, which must not hold a report yet (default: a new reports/DATE_TIME/)")
     ap.add_argument("--no-summary-run", action="store_true", help="do not log the files to a summary run")
     args = ap.parse_args(argv)
-    uri = resolve_uri(args.tracking_uri or configured_uri())
-    out = Path(args.out)
-    tables, runs = build_report(uri, out, args.experiment, log_summary=not args.no_summary_run)
-    print("Table 1 — test AUROC, incremental vs batch learning (mean ± std over folds):\n")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one summary.json per run: no bars
+    try:
+        out = fresh_folder(args.out)
+        uri = resolve_uri(args.tracking_uri or configured_uri())
+        tables, loaded = build_report(uri, out, args.experiment, log_summary=not args.no_summary_run)
+    except ValueError as exc:
+        raise SystemExit(f"alflow-report: {exc}") from None
+    runs = loaded.runs
+    print(f"{len(runs)} runs, one per dataset x strategy x fold x seed (the latest finished)"
+          + (f"; {loaded.dropped} older finished run(s) of the same jobs dropped" if loaded.dropped else "") + ".\n")
+    print(caption("table1") + "\n")
     print(to_markdown("table1", tables["table1"]))
-    print(f"Tables and figures written to {out.resolve()}/ and logged to a 'report' run in MLflow.")
+    where = " and logged to a 'report' run in the experiment(s) '...-reports'" if not args.no_summary_run else ""
+    print(f"Tables and figures written to {out.resolve()}/{where}.")
     health = health_summary(runs)
     if health:
         print("\n" + health)

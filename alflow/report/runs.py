@@ -1,12 +1,16 @@
-"""Read finished alflow runs back from an MLflow store."""
+"""Read finished alflow runs back from an MLflow store: one per job, the latest."""
 from __future__ import annotations
 
+import json
+import math
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
 from alflow.records import (
-    CURVE_METRICS, RUN_KIND_ACTIVE, RUN_KIND_FULL_POOL, TAG_DATASET, TAG_FOLD,
+    CURVE_METRICS, RUN_KIND_ACTIVE, RUN_KIND_FULL_POOL, SUMMARY_ARTIFACT, TAG_DATASET, TAG_FOLD,
     TAG_HEALTH, TAG_POOL_SIZE, TAG_RUN_KIND, TAG_SEED,
     TAG_STRATEGY, TAG_SUMMARY,
 )
@@ -32,9 +36,30 @@ class RunData:
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
 
 
-def load_runs(client: MlflowClient, experiment_names: list[str] | None = None) -> list[RunData]:
-    """Every FINISHED alflow job run (not report runs) of the named experiments, or of all.
-    ValueError naming ``--experiment`` for an experiment the store does not have."""
+def _summary(client: MlflowClient, run) -> dict[str, float]:
+    """The run's end-of-run numbers: its ``summary.json`` artifact (NaN for null), or, for runs logged
+    before that artifact existed, its metrics (they were logged at step 0)."""
+    if not any(a.path == SUMMARY_ARTIFACT for a in client.list_artifacts(run.info.run_id)):
+        return dict(run.data.metrics)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = client.download_artifacts(run.info.run_id, SUMMARY_ARTIFACT, tmp)
+        numbers = json.loads(Path(path).read_text())
+    return {k: math.nan if v is None else float(v) for k, v in numbers.items()}
+
+
+@dataclass
+class LoadedRuns:
+    """What ``load_runs`` kept (one run per dataset x strategy x fold x seed: the latest finished) and
+    how many older finished runs of the same job it dropped."""
+
+    runs: list[RunData]
+    dropped: int
+
+
+def load_runs(client: MlflowClient, experiment_names: list[str] | None = None) -> LoadedRuns:
+    """The FINISHED alflow job runs (not report runs) of the named experiments, or of all: for each
+    dataset x strategy x fold x seed (and run kind) only the latest finished one, so a rerun sweep is
+    not counted twice. ValueError naming ``--experiment`` for an experiment the store does not have."""
     if experiment_names:
         experiments = []
         for name in experiment_names:
@@ -44,23 +69,32 @@ def load_runs(client: MlflowClient, experiment_names: list[str] | None = None) -
             experiments.append(exp)
     else:
         experiments = client.search_experiments()
-    runs: list[RunData] = []
+    latest: dict[tuple, object] = {}
+    found = 0
     for exp in experiments:
+        # newest first: the first run seen of a job is the one kept
         for run in client.search_runs([exp.experiment_id], filter_string="attributes.status = 'FINISHED'",
-                                      max_results=50_000):
+                                      order_by=["attributes.end_time DESC"], max_results=50_000):
             tags = run.data.tags
             if tags.get(TAG_SUMMARY) == "true" or TAG_STRATEGY not in tags:
                 continue
-            data = RunData(
-                run_id=run.info.run_id, experiment_id=exp.experiment_id, dataset=tags.get(TAG_DATASET, "?"),
-                strategy=tags[TAG_STRATEGY], fold=tags.get(TAG_FOLD, "?"), seed=tags.get(TAG_SEED, "0"),
-                kind=_kind(tags), pool_size=int(tags.get(TAG_POOL_SIZE, "0") or 0), metrics=dict(run.data.metrics),
-                health=tags.get(TAG_HEALTH, "ok"),
-            )
-            for name in CURVE_METRICS:
-                data.curves[name] = sorted((m.step, m.value) for m in client.get_metric_history(data.run_id, name))
-            runs.append(data)
-    return runs
+            found += 1
+            key = (exp.experiment_id, tags.get(TAG_DATASET, "?"), tags[TAG_STRATEGY], tags.get(TAG_FOLD, "?"),
+                   tags.get(TAG_SEED, "0"), _kind(tags))
+            latest.setdefault(key, run)
+    runs: list[RunData] = []
+    for (experiment_id, dataset, strategy, fold, seed, kind), run in latest.items():
+        tags = run.data.tags
+        data = RunData(
+            run_id=run.info.run_id, experiment_id=experiment_id, dataset=dataset, strategy=strategy, fold=fold,
+            seed=seed, kind=kind, pool_size=int(tags.get(TAG_POOL_SIZE, "0") or 0),
+            metrics=_summary(client, run), health=tags.get(TAG_HEALTH, "ok"),
+        )
+        for name in CURVE_METRICS:
+            data.curves[name] = sorted((m.step, m.value) for m in client.get_metric_history(data.run_id, name))
+        runs.append(data)
+    runs.sort(key=lambda r: (r.experiment_id, r.dataset, r.strategy, r.fold, r.seed))
+    return LoadedRuns(runs=runs, dropped=found - len(runs))
 
 
 def _kind(tags: dict[str, str]) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import time
 from collections.abc import Mapping
@@ -11,7 +12,10 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from alflow.records import ROUND_METRICS, SELECTION_COLUMNS, TAG_ERROR, RoundRecord, SelectionRow
+from alflow.records import (
+    DEFECTS_FOUND, ROUND_METRICS, SELECTION_COLUMNS, SUMMARY_ARTIFACT, SUMMARY_TAGS, TAG_ERROR, RoundRecord,
+    SelectionRow,
+)
 from alflow.tracking.store import check_reachable, get_or_create_experiment, resolve_uri
 
 MAX_PARAM_LENGTH = 500  # MLflow's portable limit across stores
@@ -71,7 +75,8 @@ class MlflowRun:
     def sync(self, history: list[RoundRecord], rows: list[SelectionRow]) -> int:
         """After a resume: log the committed rounds this run does not have yet (a job killed between
         committing a round and logging it); returns how many. Steps already logged are not logged again."""
-        logged = {m.step for m in self.client.get_metric_history(self.run_id, "al/n_labeled")}
+        # pool/defects_found is logged every round (it needs no simulation), at step = images labeled
+        logged = {m.step for m in self.client.get_metric_history(self.run_id, DEFECTS_FOUND)}
         missing = [r for r in history if r.n_labeled not in logged]
         for record in missing:
             self.client.log_batch(self.run_id, metrics=self._round_metrics(record))
@@ -104,7 +109,9 @@ class MlflowRun:
         self.client.log_batch(self.run_id, metrics=self._round_metrics(record))
         self.log_artifact(self.selection_path)
         if record.gallery:
+            # Stored once: in the run's artifacts (where the UI shows it), not also in the output folder.
             self.client.log_artifact(self.run_id, record.gallery, artifact_path="gallery")
+            Path(record.gallery).unlink(missing_ok=True)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         """Metrics at ``step`` (e.g. images labeled); NaN values are left out."""
@@ -113,12 +120,18 @@ class MlflowRun:
         if items:
             self.client.log_batch(self.run_id, metrics=items)
 
-    def log_summary(self, metrics: Mapping[str, float]) -> None:
-        """End-of-run numbers (cut-offs, stopping points, batch retrain), step 0."""
-        now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, 0) for k, v in metrics.items() if not math.isnan(float(v))]
-        for start in range(0, len(items), 1000):
-            self.client.log_batch(self.run_id, metrics=items[start:start + 1000])
+    def log_summary(self, numbers: Mapping[str, float]) -> None:
+        """End-of-run numbers (data, cut-offs, stopping points, batch retrain; ``alflow.records`` names):
+        written to ``summary.json`` in the output folder and logged as that artifact, with the key ones
+        (``SUMMARY_TAGS``) also as run tags. Not metrics: the chart view would draw each as a bar chart
+        before the learning curves. NaN is written as null (JSON has no NaN)."""
+        summary = {k: (None if math.isnan(float(v)) else float(v)) for k, v in sorted(numbers.items())}
+        path = self.out_dir / SUMMARY_ARTIFACT
+        path.write_text(json.dumps(summary, indent=1) + "\n")
+        self.log_artifact(path)
+        tags = {k: f"{summary[k]:.4g}" for k in SUMMARY_TAGS if summary.get(k) is not None}
+        if tags:
+            self.set_tags(tags)
 
     def finish(self, status: str = "FINISHED", error: str | None = None) -> None:
         if error:

@@ -26,6 +26,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from alflow import records
 from alflow.analysis import cutoff_metrics, pool_metrics, retrain_batch, stop_metrics
+from alflow.data import BadImageError
+from alflow.data.cache import MaskSizeError
 from alflow.data.stats import split_statistics, statistics_metrics
 from alflow.analysis.health import health_message, learner_findings
 from alflow.loop import AcquisitionLoop, LoopSettings
@@ -63,7 +65,24 @@ class Terminated(BaseException):
 
 
 class ConfigError(ValueError):
-    """A setting (or the data it points at) that no job can run with: one line naming key and value."""
+    """A setting (or the data it points at) that no job can run with: one line naming key and value.
+
+    ``kind`` says whose fault it is: ``"config"`` (a setting) or ``"data"`` (a file the dataset reads:
+    an unreadable image, a mask of another size, a missing folder), so the line names the right thing."""
+
+    def __init__(self, message: str, kind: str = "config"):
+        super().__init__(message)
+        self.kind = kind
+
+
+DATA_ERRORS = (BadImageError, MaskSizeError, FileNotFoundError)
+
+
+def error_kind(exc: BaseException) -> str:
+    """``"data"`` when the error inside a Hydra ``instantiate`` call is one of DATA_ERRORS, else ``"config"``."""
+    while isinstance(exc, InstantiationException) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    return "data" if isinstance(exc, DATA_ERRORS) else "config"
 
 
 def config_message(exc: BaseException) -> str:
@@ -74,6 +93,8 @@ def config_message(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     if isinstance(exc, InstantiationException):  # no cause kept: its first line names the target
         text = text.splitlines()[0]
+    if isinstance(exc, DATA_ERRORS):  # the type says what went wrong with the file (e.g. BadImageError)
+        text = f"{type(exc).__name__}: {text}"
     return " ".join(text.split()) if len(text.splitlines()) <= 1 else text
 
 
@@ -113,7 +134,7 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
         initial_strategy = cold_start_strategy(settings.initial_strategy, strategy)
         stats = split_statistics(dataset, split)
     except (ValueError, TypeError, FileNotFoundError, InstantiationException) as exc:
-        raise ConfigError(config_message(exc)) from exc
+        raise ConfigError(config_message(exc), error_kind(exc)) from exc
     log.info("[%s] %s: %d images (%d defects); pool %d, val %d, test %d", log_prefix, dataset_name, len(dataset),
              int(dataset.labels.sum()), len(split.pool), len(split.val), len(split.test))
 
@@ -233,7 +254,7 @@ def experiment_main(cfg: DictConfig) -> float:
     except ConfigError as exc:
         # One clean line on stderr (the key, the value, what would work), no traceback; exit status 2
         # like a command-line usage error.
-        print(f"alflow: config error: {exc}", file=sys.stderr, flush=True)
+        print(f"alflow: {exc.kind} error: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
     except Terminated as exc:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
@@ -252,7 +273,7 @@ def _main(cfg: DictConfig) -> float:
     try:
         return run_job(cfg)
     except ConfigError as exc:
-        log.error("job %r: config error: %s", HydraConfig.get().job.override_dirname, exc)
+        log.error("job %r: %s error: %s", HydraConfig.get().job.override_dirname, exc.kind, exc)
         record_failed_job(HydraConfig.get().sweep.dir, HydraConfig.get().job.override_dirname, exc)
         return float("nan")
     except Exception as exc:  # noqa: BLE001 - every job failure is reported the same way

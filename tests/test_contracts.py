@@ -71,4 +71,5 @@ def test_sweep_callback_writes_the_store_it_used(tmp_path, monkeypatch):
     monkeypatch.setenv(STORE_FILE_ENV, str(store_file))
     monkeypatch.chdir(tmp_path)
     SweepStoreCallback(uri="sqlite:///from-yaml.db", experiment="exp").on_run_end(config=None)
-    assert store_file.read_text().splitlines() == [f"sqlite:///{tmp_path / 'from-yaml.db'}", "exp"]
+    # uri, experiment, and the sweep's folder (none for a single job)
+    assert store_file.read_text().splitlines() == [f"sqlite:///{tmp_path / 'from-yaml.db'}", "exp", ""]

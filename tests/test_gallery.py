@@ -4,7 +4,7 @@ MLflow store)."""
 import numpy as np
 import pytest
 import torch
-from conftest import loop_settings, plain_classifier, train_settings
+from conftest import loop_settings, plain_classifier, strategy, train_settings
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
@@ -12,7 +12,6 @@ from alflow.data import KFold
 from alflow.data.decode import decode_image
 from alflow.explain.gallery import DISPLAY_SIZE, display_images, gallery_legend, save_gallery
 from alflow.loop import AcquisitionLoop
-from alflow.strategies import make_strategy
 from alflow.tracking import MlflowRun
 
 
@@ -55,7 +54,7 @@ def test_loop_galleries_are_numbered_as_logged_and_stored_once(tmp_path, trackin
     run = MlflowRun(tracking_uri, "alflow", "gradcam_avg fold0 seed0", tmp_path / "out")
     settings = loop_settings(batch_size=16, max_rounds=2, gallery_size=4, gallery_dir=str(tmp_path / "out" / "gallery"),
                              state_dir=str(tmp_path / "state"))
-    loop = AcquisitionLoop(tiny_dataset, split, make_strategy("gradcam_avg"), plain_classifier,
+    loop = AcquisitionLoop(tiny_dataset, split, strategy("gradcam_avg"), plain_classifier,
                            train_settings(min_steps=1, max_steps=2), settings, listeners=[run], log_prefix="g")
     with caplog.at_level("INFO", logger="alflow"):
         history = loop.run()

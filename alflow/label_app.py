@@ -14,11 +14,12 @@ import sys
 from pathlib import Path
 
 import hydra
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from alflow import records
-from alflow.app import CONF_DIR, compared_criteria
+from alflow.app import CONF_DIR, compared_criteria, config_message
 from alflow.model import backbones
 from alflow.model.speed import keep_large_buffers_on_heap
 from alflow.tracking import flatten
@@ -42,7 +43,7 @@ def serve(cfg: DictConfig) -> None:
     keep_large_buffers_on_heap()
     settings = label_settings(cfg)
     session_dir = Path(settings.session_dir)
-    dataset = instantiate(cfg.dataset)
+    dataset = instantiate(session_dataset(cfg.dataset))
     root = cfg.dataset.get("root") or _common_root(dataset.files)
     strategy, stopping = instantiate(cfg.strategy), instantiate(cfg.stopping)
     train = instantiate(cfg.trainer)
@@ -105,6 +106,18 @@ def _existing_store(session_dir: str):
     return LabelStore(path)
 
 
+FOLDER_TARGET = "alflow.data.folder.build_folder"
+UNLABELED_FOLDER_TARGET = "alflow.data.folder.build_unlabeled_folder"
+
+
+def session_dataset(dataset_cfg: DictConfig) -> DictConfig:
+    """The dataset config a session builds: ``dataset=folder`` becomes a folder of unlabeled images (flat or
+    in sub-folders, class names never read: the person is the oracle); any other dataset is kept as is."""
+    if dataset_cfg.get("_target_") == FOLDER_TARGET:
+        return OmegaConf.merge(dataset_cfg, {"_target_": UNLABELED_FOLDER_TARGET})
+    return dataset_cfg
+
+
 def _common_root(files: list[str]) -> str:
     import os
 
@@ -118,8 +131,9 @@ def _hydra_main(cfg: DictConfig) -> None:
     command = _hydra_main.command
     try:
         {"serve": serve, "export": export, "import": import_}[command](cfg)
-    except (ValueError, FileNotFoundError) as exc:
-        log.error("alflow label %s: %s", command if command != "serve" else "", exc)
+    except (ValueError, FileNotFoundError, InstantiationException) as exc:
+        # One line naming the key or file at fault (the error inside a Hydra instantiate call, not its wrapper).
+        log.error("alflow label%s: %s", "" if command == "serve" else f" {command}", config_message(exc))
         raise SystemExit(2) from None
 
 

@@ -1,14 +1,21 @@
 """A labeling session without the browser: the worker runs the experiments' rounds with a human oracle.
 Round 0 is the experiments' seeded draw, the audit sample is the validation set, corrections and
 imports reach the pool, the session's MLflow run records labels and audit AUROC."""
+import json
+import signal
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
+from pathlib import Path
 
 import pytest
 import torch
 from label_helpers import write_folder
 from mlflow.tracking import MlflowClient
 
-from conftest import folder_dataset, stopping_criterion, strategy
+from alflow.data.folder import UNLABELED_CLASS, build_unlabeled_folder
 from alflow.label.session import HumanOracle, LabelSession
 from alflow.label.settings import LabelSettings
 from alflow.label.store import AUDIT_ROUND
@@ -16,7 +23,9 @@ from alflow.loop import GroundTruthOracle
 from alflow.loop.seeds import SeedStreams
 from alflow.stopping import NoStopping
 from alflow.tracking.run import MlflowRun
-from conftest import REPO, loop_settings, plain_classifier, train_settings
+from conftest import (REPO, checkout_env, dataset_settings, folder_dataset, loop_settings, plain_classifier,
+                      run_alflow, stopping_criterion, strategy, train_settings)
+from PIL import Image
 
 
 def label_settings(**overrides) -> LabelSettings:
@@ -130,3 +139,59 @@ def test_criteria_that_read_the_validation_set_wait_for_an_audit_sample(tmp_path
     verdicts = {v["name"]: v for v in session.status()["verdicts"]}
     assert "audit sample" in verdicts["stabilizing"]["why"] and not verdicts["stabilizing"]["stop"]
     assert verdicts["knee"]["why"].startswith("go on (method=kneedle, sensitivity=")
+
+
+def test_a_session_takes_a_flat_or_nested_folder_of_unlabeled_images(tmp_path):
+    flat, nested = tmp_path / "flat", tmp_path / "nested"
+    for i in range(6):
+        (nested / f"line{i % 2}" / "day1").mkdir(parents=True, exist_ok=True)
+        flat.mkdir(exist_ok=True)
+        pixels = Image.new("L", (20, 20), color=40 * i)
+        pixels.save(flat / f"{i}.png")
+        pixels.save(nested / f"line{i % 2}" / "day1" / f"{i}.png")
+    (flat / "notes.txt").write_text("not an image")
+    (flat / "0_mask.png").write_bytes((flat / "0.png").read_bytes())
+    settings = dataset_settings("folder", image_size=16, cache_dir=None, exclude=["*_mask.png"])
+    for root, n in ((flat, 6), (nested, 6)):
+        ds = build_unlabeled_folder(**{**settings, "root": root})
+        assert len(ds) == n and ds.labels.tolist() == [0] * n and set(ds.classes) == {UNLABELED_CLASS}
+        assert sorted(Path(f).name for f in ds.files) == [f"{i}.png" for i in range(n)]
+    with pytest.raises(ValueError, match="dataset.root=.* holds no image file matching dataset.pattern"):
+        build_unlabeled_folder(**{**settings, "root": flat, "pattern": "**/*.jpg"})
+
+
+@pytest.mark.slow
+def test_alflow_label_serves_a_flat_folder_and_names_a_missing_root(tmp_path):
+    root = tmp_path / "photos"
+    root.mkdir()
+    for i in range(12):
+        Image.new("L", (24, 24), color=20 * i).save(root / f"{i:02d}.png")
+    with socket.socket() as sock:  # a free port on the loopback
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "alflow", "label", "dataset=folder", f"dataset.root={root}",
+                             "experiment=smoke", "dataset.image_size=32", "dataset.cache_dir=null", "gallery_size=0",
+                             f"label.session_dir={tmp_path / 'session'}", f"label.port={port}", "al.batch_size=4",
+                             f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"], cwd=tmp_path, env=checkout_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url, lines = f"http://127.0.0.1:{port}/", []
+        while url not in (lines[-1] if lines else ""):
+            lines.append(proc.stdout.readline())
+            assert lines[-1] or proc.poll() is None, "".join(lines)
+        for _ in range(100):
+            try:
+                status = json.load(urllib.request.urlopen(url + "api/status", timeout=5))
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert status["pool"] == 12 and status["labeled"] == 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+    missing = run_alflow(["label", "dataset=folder", f"dataset.root={tmp_path / 'nope'}",
+                          f"label.session_dir={tmp_path / 's2'}"], cwd=tmp_path)
+    assert missing.returncode == 2
+    assert (missing.stdout + missing.stderr).strip().splitlines()[-1].endswith(
+        f"alflow label: FileNotFoundError: dataset.root {tmp_path / 'nope'} does not exist "
+        "(expected a folder of images (any depth))")

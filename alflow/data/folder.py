@@ -55,31 +55,17 @@ def folder_files(root: Path, pattern: str = "**/*", exclude: str | Sequence[str]
     ``pattern`` and ``exclude`` match case-insensitively, so ``*.png`` takes ``.PNG`` too.
     """
     excludes = _as_list(exclude)
-    suffixes = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in _as_list(extensions)}
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
         raise ValueError(f"no class folders in {root}: expected {LAYOUT}")
-    try:
-        wanted = glob_regex(pattern)
-    except (re.error, ValueError) as exc:
-        raise ValueError(f"dataset.pattern {pattern!r} is not a relative glob: {exc}") from exc
-    if not pattern.strip("/") or Path(pattern).is_absolute() or ".." in PurePosixPath(pattern).parts:
-        raise ValueError(f"dataset.pattern {pattern!r} is not a relative glob naming files inside a class folder, "
-                         f"e.g. **/* or **/*.png")
-    dropped = [(x, glob_regex(x, from_right=True)) for x in excludes]
+    select = _file_filter(pattern, exclude, extensions)
     found: dict[str, list[Path]] = {}
     left_out: dict[str, str] = {}
     for folder in folders:
-        files = []
-        for p in walk_files(folder):
-            rel = p.relative_to(folder).as_posix()
-            reason = _why_not(rel, p, wanted, pattern, dropped, suffixes)
-            if reason is None:
-                files.append(p)
-            elif reason:
-                left_out[str(p)] = reason
+        files = select(folder, left_out)
         if files:
             found[folder.name] = files
+    suffixes = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in _as_list(extensions)}
     outside, others = unused_images(root, [p for fs in found.values() for p in fs] + [Path(p) for p in left_out],
                                     f"not inside a class folder ({LAYOUT})")
     left_out.update(outside)
@@ -91,6 +77,33 @@ def folder_files(root: Path, pattern: str = "**/*", exclude: str | Sequence[str]
         raise ValueError(f"no image files match pattern {pattern!r} (exclude {excludes}, extensions "
                          f"{sorted(suffixes)}) in the class folders {[f.name for f in folders]} of {root}")
     return found, left_out, others
+
+
+def _file_filter(pattern: str, exclude: str | Sequence[str] | None, extensions: Sequence[str]):
+    """``select(base, left_out)``: the image files under ``base`` (any depth) that ``pattern`` (relative to
+    ``base``), ``exclude`` and ``extensions`` admit, sorted; the others that look like images go to
+    ``left_out`` with the reason. ValueError naming ``dataset.pattern`` when it is not a relative glob."""
+    suffixes = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in _as_list(extensions)}
+    try:
+        wanted = glob_regex(pattern)
+    except (re.error, ValueError) as exc:
+        raise ValueError(f"dataset.pattern {pattern!r} is not a relative glob: {exc}") from exc
+    if not pattern.strip("/") or Path(pattern).is_absolute() or ".." in PurePosixPath(pattern).parts:
+        raise ValueError(f"dataset.pattern {pattern!r} is not a relative glob naming files inside a class folder, "
+                         f"e.g. **/* or **/*.png")
+    dropped = [(x, glob_regex(x, from_right=True)) for x in _as_list(exclude)]
+
+    def select(base: Path, left_out: dict[str, str]) -> list[Path]:
+        files = []
+        for p in walk_files(base):
+            reason = _why_not(p.relative_to(base).as_posix(), p, wanted, pattern, dropped, suffixes)
+            if reason is None:
+                files.append(p)
+            elif reason:
+                left_out[str(p)] = reason
+        return files
+
+    return select
 
 
 def _why_not(rel: str, path: Path, wanted: re.Pattern, pattern: str, dropped: list[tuple[str, re.Pattern]],
@@ -150,3 +163,33 @@ def build_folder(*, root: str | os.PathLike, negative_classes: str | Sequence[st
     return build_dataset(name, paths, labels=labels, classes=classes, image_size=image_size, resize=resize,
                          cache_dir=cache_dir, on_bad_image=on_bad_image, bit_depth=bit_depth,
                          duplicates=duplicates, max_pixels=max_pixels, settings=settings, left_out=left_out)
+
+
+UNLABELED_CLASS = "unlabeled"
+
+
+def build_unlabeled_folder(*, root: str | os.PathLike, negative_classes: str | Sequence[str] | None, pattern: str,
+                           exclude: str | Sequence[str] | None, name: str, image_size: int,
+                           extensions: Sequence[str], resize: str, cache_dir: str | os.PathLike | None,
+                           on_bad_image: str, bit_depth: int | str, duplicates: str,
+                           max_pixels: int | None) -> InspectionDataset:
+    """``dataset=folder`` in a labeling session (``alflow label``): every image under ``root`` at any
+    depth, flat or in sub-folders, that ``pattern`` (relative to ``root``), ``exclude`` and
+    ``extensions`` admit. Nothing is read as a label: the person is the oracle, so every image gets
+    label 0 and the class ``"unlabeled"`` as placeholders the session never reads, and
+    ``negative_classes`` is ignored. The other settings are ``conf/dataset/folder.yaml``'s.
+    ValueError naming ``dataset.root`` when it holds no image file the settings admit."""
+    check_settings(image_size, resize, on_bad_image, bit_depth, max_pixels)
+    check_duplicates(duplicates)
+    root_path = check_root(root, "a folder of images (any depth)")
+    left_out: dict[str, str] = {}
+    paths = _file_filter(pattern, exclude, extensions)(root_path, left_out)
+    if not paths:
+        raise ValueError(f"dataset.root={root_path} holds no image file matching dataset.pattern {pattern!r} "
+                         f"(exclude {_as_list(exclude)}, extensions {list(extensions)})")
+    report_left_out(name, left_out, 0)
+    return build_dataset(name, paths, labels=[0] * len(paths), classes=[UNLABELED_CLASS] * len(paths),
+                         image_size=image_size, resize=resize, cache_dir=cache_dir, on_bad_image=on_bad_image,
+                         bit_depth=bit_depth, duplicates=duplicates, max_pixels=max_pixels,
+                         settings={"layout": "unlabeled", "pattern": pattern, "exclude": _as_list(exclude)},
+                         left_out=left_out)

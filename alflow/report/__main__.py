@@ -122,7 +122,11 @@ def main(argv: list[str] | None = None) -> None:
           + (f"; {loaded.dropped} older finished run(s) of the same jobs dropped" if loaded.dropped else "") + ".\n")
     print(caption("table1") + "\n")
     print(to_markdown("table1", tables["table1"]))
-    where = " and logged to a 'report' run in the experiment(s) '...-reports'" if not args.no_summary_run else ""
+    client = MlflowClient(tracking_uri=uri)
+    report_experiments = sorted({client.get_experiment(run.experiment_id).name + REPORTS_EXPERIMENT_SUFFIX
+                                 for run in runs})
+    where = (f" and logged to a 'report' run in the experiment(s) {', '.join(map(repr, report_experiments))}"
+             if not args.no_summary_run else "")
     print(f"Tables and figures written to {out.resolve()}/{where}.")
     health = health_summary(runs)
     if health:

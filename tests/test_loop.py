@@ -49,6 +49,18 @@ def test_runs_until_the_pool_is_exhausted(tiny_dataset, strategy):
     assert not set(chosen) & (set(split.val.tolist()) | set(split.test.tolist()))
 
 
+def test_progress_counts_rounds_up_to_max_rounds(tiny_dataset, caplog):
+    # "round 1/2", not "round 1/5": the pool would last 5 rounds, al.max_rounds ends the run after 2
+    loop, _, _ = make_loop(tiny_dataset, max_rounds=2)
+    assert loop.total_rounds == 2
+    with caplog.at_level("INFO", logger="alflow"):
+        history = loop.run()
+    assert len(history) == 2 and loop.stop_reason == "al.max_rounds=2 reached"
+    progress = [r.getMessage() for r in caplog.records if "| labeled" in r.getMessage()]
+    assert any("round 2/2 " in m for m in progress), progress
+    assert make_loop(tiny_dataset, max_rounds=9)[0].total_rounds == 5  # the pool runs out first
+
+
 def test_first_batch_is_the_same_random_batch_for_every_strategy(tiny_dataset):
     firsts = []
     for strategy in ("random", "uncertainty", "gradcam_avg"):

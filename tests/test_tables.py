@@ -37,6 +37,24 @@ def test_describe_is_mean_std_and_a_t_interval():
     assert describe([])["n"] == 0
 
 
+def test_describe_clips_the_interval_to_the_quantitys_range():
+    # two AUROCs, 0.5 and 0.9: t_{0.975, 1} = 12.706 stretches the interval to [-1.84, 3.24]
+    wide = describe([0.5, 0.9])
+    assert wide["ci95_low"] < 0 and wide["ci95_high"] > 1
+    clipped = describe([0.5, 0.9], (0.0, 1.0))
+    assert (clipped["ci95_low"], clipped["ci95_high"]) == (0.0, 1.0) and clipped["mean"] == pytest.approx(0.7)
+    inside = describe([1.0, 2.0, 3.0, 4.0], (0.0, math.inf))  # an interval inside the range stays as it is
+    low = 2.5 - T_975_3 * math.sqrt(5 / 3) / 2  # 0.446: inside [0, inf)
+    assert inside["ci95_low"] == pytest.approx(low, abs=1e-6) and low > 0
+
+
+def test_table_intervals_stay_within_auroc_and_count_ranges():
+    runs = [run("random", "0", "0", {"cutoff/best/test_auroc": 0.5}),
+            run("random", "1", "0", {"cutoff/best/test_auroc": 0.95})]
+    row = next(r for r in TABLES["table1"](runs) if r["learning"] == "incremental")
+    assert row["n"] == 2 and 0.0 <= row["ci95_low"] and row["ci95_high"] <= 1.0
+
+
 def test_share_has_wilsons_interval():
     s = share([True] * 6)
     # Wilson: centre (k + z^2/2) / (n + z^2), half z / (n + z^2) * sqrt(k (n - k) / n + z^2 / 4)

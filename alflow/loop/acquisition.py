@@ -167,10 +167,14 @@ class AcquisitionLoop:
 
     @property
     def total_rounds(self) -> int:
-        """Rounds until the pool is exhausted (stopping criteria may end a run earlier)."""
+        """Rounds until the pool is exhausted or ``al.max_rounds`` is reached, whichever comes first
+        (stopping criteria may end a run earlier): the "of N" of the progress lines."""
         first = self._first_batch_size()
         rest = max(len(self.split.pool) - first, 0)
-        return 1 + math.ceil(rest / self.settings.batch_size)
+        to_exhaustion = 1 + math.ceil(rest / self.settings.batch_size)
+        if self.settings.max_rounds is None:
+            return to_exhaustion
+        return min(to_exhaustion, self.settings.max_rounds)
 
     def run(self) -> list[RoundRecord]:
         """Rounds until the pool is exhausted, ``al.max_rounds``, or the stopping criterion says so."""

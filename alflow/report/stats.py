@@ -2,7 +2,8 @@
 and paired tests of a strategy against the baseline over the same folds and seeds.
 
 * The interval of a mean is Student's t interval, ``mean +- t_{0.975, n-1} * std / sqrt(n)`` (``std`` with
-  ``ddof=1``): the runs are few (3 folds x 2 seeds), so the normal quantile would be too narrow.
+  ``ddof=1``): the runs are few (3 folds x 2 seeds), so the normal quantile would be too narrow. It is
+  clipped to the range the quantity can take (an AUROC's interval never leaves [0, 1]).
 * The interval of a share of runs (a criterion's reliability: the share reaching the recall target) is
   Wilson's score interval (``scipy.stats.binomtest(...).proportion_ci(method="wilson")``), which stays
   inside [0, 1] and is not a point at 0/n or n/n, as a t interval on 0/1 values would be.
@@ -27,9 +28,12 @@ def finite(values: Iterable[float | None]) -> np.ndarray:
     return np.array([v for v in values if v is not None and math.isfinite(v)], dtype=float)
 
 
-def describe(values: Iterable[float | None]) -> dict[str, float]:
+def describe(values: Iterable[float | None],
+             bounds: tuple[float, float] = (-math.inf, math.inf)) -> dict[str, float]:
     """``mean``, ``std`` (ddof=1), ``ci95_low``, ``ci95_high`` (Student's t) and ``n`` of the finite values.
-    One value: std and interval NaN (no spread is known); none: everything NaN, n = 0."""
+    One value: std and interval NaN (no spread is known); none: everything NaN, n = 0. ``bounds``: the
+    range the quantity cannot leave (AUROC and recall: (0, 1); counts: (0, inf)); the interval is clipped
+    to it, as with 2 runs ``t_{0.975, 1} = 12.7`` would stretch it far beyond."""
     v = finite(values)
     n = len(v)
     if n == 0:
@@ -39,7 +43,9 @@ def describe(values: Iterable[float | None]) -> dict[str, float]:
         return {"mean": mean, "std": math.nan, "ci95_low": math.nan, "ci95_high": math.nan, "n": 1}
     std = float(v.std(ddof=1))
     half = float(t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * std / math.sqrt(n)
-    return {"mean": mean, "std": std, "ci95_low": mean - half, "ci95_high": mean + half, "n": n}
+    low, high = bounds
+    return {"mean": mean, "std": std, "ci95_low": max(mean - half, low), "ci95_high": min(mean + half, high),
+            "n": n}
 
 
 def share(hits: Iterable[bool | None]) -> dict[str, float]:

@@ -26,6 +26,12 @@ RECALL_TARGET = 0.95  # a stopping rule is reliable in a run when its defect rec
 FULL_POOL_SHARE = 0.95  # labels needed to reach this share of the full-pool reference's test AUROC
 
 
+UNIT = (0.0, 1.0)  # AUROC, recall and shares
+COUNT = (0.0, math.inf)  # labels and defects
+MEASURE_BOUNDS = {"defect_recall": UNIT, "pool_saved": UNIT, "test_auroc": UNIT, "aulc": UNIT,
+                  "share_of_runs_stopped": UNIT, "auroc_loss_vs_best": (-1.0, 1.0)}  # any other measure: COUNT
+
+
 def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
     """Mean, standard deviation (ddof=1; NaN for one value: no spread, printed "n/a") and count of the
     finite values."""
@@ -42,7 +48,8 @@ def _grouped(runs: list[RunData]) -> dict[tuple[str, str], list[RunData]]:
 
 
 def _row(base: Row, values: Iterable[float]) -> Row:
-    return {**base, **describe(values)}
+    """A test-AUROC row of Table 1: its interval within [0, 1]."""
+    return {**base, **describe(values, UNIT)}
 
 
 def _final_test_auroc(run: RunData) -> float:
@@ -102,7 +109,7 @@ def _measure_rows(base: Row, per_run: dict[str, dict[tuple[str, str], float]],
         if measure in shares:
             summary = share(None if math.isnan(v) else bool(v) for v in values.values())
         else:
-            summary = describe(values.values())
+            summary = describe(values.values(), MEASURE_BOUNDS.get(measure, COUNT))
         row: Row = {**base, "measure": measure, **summary}
         test = paired(values, baseline[measure]) if baseline is not None else paired({}, {})
         row.update({"vs": BASELINE, **test})

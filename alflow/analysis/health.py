@@ -11,6 +11,10 @@ symptoms and says which settings to change:
   least ``MIN_ROUNDS`` rounds) is still at least ``LOSS_RATIO`` x ln 2, the cross-entropy of a
   coin toss: the model fits its own training images no better than chance. (The first round is
   no reference: with replay it trains on a few images and the set grows harder every round.)
+  It counts only while the last validation AUROC is not clearly above chance (below 0.5 +
+  ``LOSS_NEEDS_SE`` standard errors): uncertainty-type strategies label the ambiguous images by
+  design, so their training loss stays near ln 2 while the model ranks well (elpv, uncertainty
+  sampling with class balancing: loss 0.66, validation AUROC 0.81).
 * **weak full-pool reference**: a full-pool run (the tables' reference row) whose test AUROC is
   below ``WEAK_REFERENCE``.
 """
@@ -21,6 +25,7 @@ import statistics
 from collections.abc import Sequence
 
 LOSS_RATIO = 0.95
+LOSS_NEEDS_SE = 4  # a flat loss is a symptom only below 0.5 + this many standard errors of validation AUROC
 MIN_ROUNDS = 3
 WEAK_REFERENCE = 0.8
 ADVICE = ("train longer (trainer.epochs, trainer.max_steps), keep al.replay=true, start from a pretrained "
@@ -54,7 +59,8 @@ def learner_findings(val_auroc: Sequence[float], train_loss: Sequence[float], n_
         findings.append(f"the last round's validation AUROC {last_val:.3f} is within noise of chance "
                         f"(0.5 + 2 SE = {0.5 + noise:.3f} on {n_val_pos} defects / {n_val_neg} good images)")
     losses = [v for v in train_loss if not math.isnan(v)]
-    if len(losses) >= MIN_ROUNDS:
+    clearly_ranks = not math.isnan(last_val) and not math.isnan(noise) and last_val >= 0.5 + noise * LOSS_NEEDS_SE / 2
+    if len(losses) >= MIN_ROUNDS and not clearly_ranks:
         late = statistics.median(losses[-max(len(losses) // 3, 1):])
         if late >= LOSS_RATIO * math.log(2):
             findings.append(f"the training loss is not falling below chance (median {late:.3f} over the last "

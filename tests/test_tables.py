@@ -207,3 +207,30 @@ def test_every_table_runs_on_the_same_runs_and_cells_show_the_interval():
         assert isinstance(build(runs), list), name
     assert _mean_std({"mean": 0.5, "std": 0.25, "n": 2, "ci95_low": 0.1, "ci95_high": 0.9}, 2) == \
         "0.50 ± 0.25 [0.10, 0.90]"
+
+
+def test_stopping_markdown_is_one_row_per_strategy_and_criterion():
+    from alflow.report.write import to_markdown
+
+    rows = stopping_table(stopping_runs())
+    lines = to_markdown("stopping", rows).splitlines()
+    assert lines[0].startswith("| dataset | strategy | criterion | fired | labels spent |")
+    body = {tuple(c.strip() for c in line.strip("|").split("|")[:3]): line for line in lines[2:]}
+    assert len(body) == 2 * len(COMPARED_CRITERIA)  # 2 strategies x each criterion, measures as columns
+    gradcam = body[("d", "gradcam_avg", "verification")]
+    # fired in 4 of 4 runs; 65 ± 13 labels spent, paired t against random; 3 of 4 runs reach recall 0.95
+    assert "| 4/4 [" in gradcam and "| 65 ± 13 (p " in gradcam and "| 3/4 [" in gradcam
+    assert "(p " not in body[("d", "random", "verification")]  # random is the baseline itself
+    assert "| 3/4 [" in body[("d", "random", "verification")]  # fired in 3 of its 4 runs
+
+
+def test_strategies_markdown_has_a_column_per_measure():
+    from alflow.report.write import to_markdown
+
+    curve = [(10, 0.6), (20, 0.7), (30, 0.8)]
+    runs = [run(s, f, seed, {"pool/found_at_10": 5.0 + (s == "uncertainty")}, curve)
+            for s in ("random", "uncertainty") for f, seed in KEYS]
+    lines = to_markdown("strategies", strategy_table(runs)).splitlines()
+    assert lines[0] == ("| dataset | strategy | area under the curve | labels to 95 % of full pool "
+                        "| defects found at 10 % | defects found at 25 % |")
+    assert lines[3] == "| d | uncertainty | 0.700 ± 0.000 | – | 6.000 ± 0.000 | – |"

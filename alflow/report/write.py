@@ -17,9 +17,17 @@ CAPTIONS = {
     "table2": "Table 2. Images labeled (count) at each cut-off, mean ± std over folds: best validation AUROC "
               "overall, the knee of the defects-left curve, best validation AUROC up to the knee.",
     "table3": "Table 3. Test AUROC (0.5 = chance) at each cut-off of Table 2, mean ± std over folds.",
-    "stopping": "Where each online stopping criterion would have stopped: images labeled (count), share of the "
-                "pool not labeled (0–1), test AUROC there and its loss against the best round (AUROC points), "
-                "share of runs in which it fired (0–1); mean and std over runs.",
+    "stopping": "Where each online stopping criterion would have stopped, mean ± std over runs (folds x seeds): "
+                "the runs in which it fired (a criterion that never fires is read as labeling the whole run), "
+                "labels spent (count, with verification samples) and saved against labeling the whole pool, "
+                "defect recall at the stop (defects found / defects in the pool, 0–1), the runs whose recall "
+                "reached the target (k/n [Wilson 95 % interval]), test AUROC lost against the best round. "
+                "(p ...): paired t test against the same criterion on random. stopping.csv has every measure "
+                "with its 95 % interval and the Wilcoxon test.",
+    "strategies": "Per strategy, mean ± std over runs (folds x seeds): area under the test-AUROC learning curve "
+                  "(0–1), labels needed to reach 95 % of the full-pool reference's test AUROC, defects found once "
+                  "10 % and 25 % of the pool is labeled. (p ...): paired t test against random over the same folds "
+                  "and seeds. strategies.csv has the 95 % intervals and the Wilcoxon test.",
     "compare": "Area under the test-AUROC learning curve (mean test AUROC over the labeling run, 0–1) per "
                "strategy, mean ± std over folds, and a Wilcoxon signed-rank test against random (paired by fold "
                "and seed; p-value).",
@@ -56,9 +64,53 @@ def _mean_std(row: Row, digits: int) -> str:
     return cell
 
 
+# The tables with one row per measure (tidy CSV) read better wide: one row per group, a column per measure.
+# Each entry: the columns naming a group, then (measure, heading) pairs in reading order.
+WIDE = {
+    "stopping": (("dataset", "strategy", "criterion"),
+                 (("share_of_runs_stopped", "fired"), ("labels_spent", "labels spent"),
+                  ("labels_saved", "labels saved"), ("defect_recall", "defect recall at the stop"),
+                  ("reliability", "runs reaching the recall target"), ("auroc_loss_vs_best", "test AUROC lost"))),
+    "strategies": (("dataset", "strategy"),
+                   (("aulc", "area under the curve"),
+                    ("labels_to_95pct_full_pool_auroc", "labels to 95 % of full pool"),
+                    ("defects_found_at_10pct", "defects found at 10 %"),
+                    ("defects_found_at_25pct", "defects found at 25 %"))),
+}
+SHARES = {"share_of_runs_stopped", "reliability"}  # counted runs: "k/n [Wilson interval]"
+
+
+def _wide_cell(row: Row, measure: str) -> str:
+    if row["n"] == 0:
+        return "–"
+    if measure in SHARES:
+        k = round(row["mean"] * row["n"])
+        return f"{k}/{row['n']} [{_fmt(row['ci95_low'], 2)}, {_fmt(row['ci95_high'], 2)}]"
+    digits = 0 if abs(row["mean"]) >= 10 else 3  # counts of labels and defects: whole numbers
+    cell = f"{_fmt(row['mean'], digits)} ± n/a" if row["n"] == 1 else \
+        f"{_fmt(row['mean'], digits)} ± {_fmt(row['std'], digits)}"
+    p = row.get("paired_t_p", math.nan)
+    if isinstance(p, float) and not math.isnan(p):  # the paired t test against random over folds x seeds
+        cell += f" (p {p:.2g})"
+    return cell
+
+
+def _to_wide_markdown(name: str, rows: list[Row]) -> str:
+    keys, measures = WIDE[name]
+    cells = {tuple(r[k] for k in keys) + (r["measure"],): r for r in rows}
+    groups = list(dict.fromkeys(tuple(r[k] for k in keys) for r in rows))
+    lines = ["| " + " | ".join(keys + tuple(h for _, h in measures)) + " |", "|" + "---|" * (len(keys) + len(measures))]
+    for group in groups:
+        values = [_wide_cell(cells[group + (m,)], m) if group + (m,) in cells else "" for m, _ in measures]
+        lines.append("| " + " | ".join([str(g) for g in group] + values) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def to_markdown(name: str, rows: list[Row]) -> str:
     if not rows:
         return "_no runs_\n"
+    if name in WIDE:
+        return _to_wide_markdown(name, rows)
     if name in PIVOTS:
         digits = 0 if name == "table2" else 4
         key = PIVOTS[name]

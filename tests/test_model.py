@@ -24,6 +24,27 @@ def test_training_fits_a_small_labeled_set(tiny_dataset):
     assert math.isfinite(loss)  # a number, not NaN
 
 
+def test_a_long_fit_logs_its_progress(tiny_dataset, caplog, monkeypatch):
+    import alflow.loop.training as training
+
+    idx = torch.arange(32)
+    settings = train_settings(epochs=1, min_steps=6, max_steps=6, batch_size=16, accelerator="cpu")
+
+    def fit():
+        torch.manual_seed(0)
+        caplog.clear()
+        with caplog.at_level("INFO", logger="alflow.loop.training"):
+            train_round(classifier(), tiny_dataset.images[idx], tiny_dataset.labels[idx], settings, seed=0)
+        return [r.getMessage() for r in caplog.records if r.getMessage().startswith("training: step")]
+
+    monkeypatch.setattr(training, "PROGRESS_EVERY_SECONDS", 1e6)
+    assert fit() == []  # a fit shorter than the interval stays quiet
+    monkeypatch.setattr(training, "PROGRESS_EVERY_SECONDS", 0.0)  # as if every step took longer than it
+    lines = fit()
+    assert [line.split(" (")[0] for line in lines] == [f"training: step {k}/6" for k in range(1, 6)]
+    assert "min left" in lines[-1]
+
+
 def test_epochs_and_minimum_steps():
     settings = train_settings(epochs=1, min_steps=10, max_steps=None, batch_size=32)
     assert settings.steps_for(32) == 10   # one step an epoch: steps decide

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from alflow.loop.batches import PairedBatchSampler
 from alflow.model import DefectClassifier
 
 CLASS_WEIGHTING = ("none", "balanced")
+PROGRESS_EVERY_SECONDS = 30.0  # a fit that runs longer says how far it is (the full-pool reference: minutes)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -91,11 +94,37 @@ def quiet_lightning():
             lg.setLevel(level)
 
 
+class StepProgress(pl.Callback):
+    """Logs ``training: step k/N (p %), s s so far, about m min left`` at most every ``every_seconds``:
+    a round of a few seconds says nothing, a long fit (the full-pool reference, a batch retrain) is
+    not silent for minutes."""
+
+    def __init__(self, total_steps: int, every_seconds: float | None = None) -> None:
+        self.total = total_steps
+        self.every = PROGRESS_EVERY_SECONDS if every_seconds is None else every_seconds
+        self.start = self.last = 0.0
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.start = self.last = time.monotonic()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        now = time.monotonic()
+        step = trainer.global_step
+        if now - self.last < self.every or step >= self.total:
+            return
+        self.last = now
+        elapsed = now - self.start
+        left = elapsed / step * (self.total - step) if step else math.nan
+        log.info("training: step %d/%d (%.0f %%), %.0f s so far, about %.1f min left",
+                 step, self.total, 100 * step / self.total, elapsed, left / 60)
+
+
 def train_round(model: DefectClassifier, images: torch.Tensor, labels: torch.Tensor,
                 settings: TrainSettings, seed: int) -> float:
     """Fit ``model`` on ``images`` (N x 3 x H x W uint8) with ``labels`` (N, int64) for
     ``settings.steps_for(N)`` optimizer steps; returns the mean training loss of the last pass
-    over the data (the last ``ceil(N / batch_size)`` steps at most)."""
+    over the data (the last ``ceil(N / batch_size)`` steps at most). A fit longer than
+    ``PROGRESS_EVERY_SECONDS`` logs its progress (:class:`StepProgress`)."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # augmentation draws
     model.class_weights = balanced_class_weights(labels) if settings.class_weighting == "balanced" else None
@@ -104,8 +133,10 @@ def train_round(model: DefectClassifier, images: torch.Tensor, labels: torch.Ten
     batches = PairedBatchSampler(RandomSampler(data, generator=generator), settings.batch_size, drop_last=False)
     loader = DataLoader(data, batch_sampler=batches)
     with quiet_lightning():
+        steps = settings.steps_for(len(images))
         trainer = pl.Trainer(
-            max_steps=settings.steps_for(len(images)),
+            max_steps=steps,
+            callbacks=[StepProgress(steps)],
             max_epochs=-1,
             accelerator=settings.accelerator,
             devices=settings.devices,

@@ -46,6 +46,11 @@ def _as_list(value: str | Sequence[str] | None) -> list[str]:
     return [str(v) for v in value]
 
 
+def _suffixes(extensions: Sequence[str]) -> set[str]:
+    """``extensions`` as lower-case suffixes with their dot (``PNG`` and ``.png`` are both ``.png``)."""
+    return {e.lower() if e.startswith(".") else f".{e.lower()}" for e in _as_list(extensions)}
+
+
 def folder_files(root: Path, pattern: str = "**/*", exclude: str | Sequence[str] | None = None,
                  extensions: Sequence[str] = IMAGE_EXTENSIONS) -> tuple[dict[str, list[Path]], dict[str, str], int]:
     """Image files per class folder (sorted; classes without any are left out with a warning), every
@@ -65,7 +70,6 @@ def folder_files(root: Path, pattern: str = "**/*", exclude: str | Sequence[str]
         files = select(folder, left_out)
         if files:
             found[folder.name] = files
-    suffixes = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in _as_list(extensions)}
     outside, others = unused_images(root, [p for fs in found.values() for p in fs] + [Path(p) for p in left_out],
                                     f"not inside a class folder ({LAYOUT})")
     left_out.update(outside)
@@ -75,7 +79,7 @@ def folder_files(root: Path, pattern: str = "**/*", exclude: str | Sequence[str]
                     empty, root, pattern, excludes)
     if not found:
         raise ValueError(f"no image files match pattern {pattern!r} (exclude {excludes}, extensions "
-                         f"{sorted(suffixes)}) in the class folders {[f.name for f in folders]} of {root}")
+                         f"{sorted(_suffixes(extensions))}) in the class folders {[f.name for f in folders]} of {root}")
     return found, left_out, others
 
 
@@ -83,7 +87,7 @@ def _file_filter(pattern: str, exclude: str | Sequence[str] | None, extensions: 
     """``select(base, left_out)``: the image files under ``base`` (any depth) that ``pattern`` (relative to
     ``base``), ``exclude`` and ``extensions`` admit, sorted; the others that look like images go to
     ``left_out`` with the reason. ValueError naming ``dataset.pattern`` when it is not a relative glob."""
-    suffixes = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in _as_list(extensions)}
+    suffixes = _suffixes(extensions)
     try:
         wanted = glob_regex(pattern)
     except (re.error, ValueError) as exc:

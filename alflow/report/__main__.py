@@ -42,10 +42,11 @@ def configured_uri(path: Path = TRACKING_CONF) -> str:
 
 
 def build_report(tracking_uri: str, out: Path, experiments: list[str] | None = None,
-                 log_summary: bool = True) -> tuple[dict[str, list], LoadedRuns]:
+                 log_summary: bool = True) -> tuple[dict[str, list], LoadedRuns, list[str]]:
     """Write every table (CSV + Markdown) and figure into ``out``; log them to a run named ``report`` in
-    ``<experiment>-reports`` per experiment (out of the jobs' list). Returns the tables' rows by name and
-    the runs they were built from. SystemExit when the store holds no finished alflow run."""
+    ``<experiment>-reports`` per experiment (out of the jobs' list). Returns the tables' rows by name, the
+    runs they were built from and the names of the experiments the report runs went to (sorted; empty
+    without ``log_summary``). SystemExit when the store holds no finished alflow run."""
     client = MlflowClient(tracking_uri=tracking_uri)
     loaded = load_runs(client, experiments)
     runs = loaded.runs
@@ -56,18 +57,20 @@ def build_report(tracking_uri: str, out: Path, experiments: list[str] | None = N
     tables = {name: build(runs) for name, build in TABLES.items()}
     files = [p for name, rows in tables.items() for p in write_table(name, rows, out)]
     files += figures(runs, out)
+    logged_to = []
     if log_summary:
         by_experiment = defaultdict(list)
         for run in runs:
             by_experiment[run.experiment_id].append(run)
         for experiment_id, group in by_experiment.items():
             name = client.get_experiment(experiment_id).name + REPORTS_EXPERIMENT_SUFFIX
+            logged_to.append(name)
             summary = client.create_run(get_or_create_experiment(client, name), run_name="report",
                                         tags={TAG_SUMMARY: "true", "runs": str(len(group)), "out": str(out.resolve())})
             for path in files:
                 client.log_artifact(summary.info.run_id, str(path))
             client.set_terminated(summary.info.run_id)
-    return tables, loaded
+    return tables, loaded, sorted(logged_to)
 
 
 def fresh_folder(out: str | None, now: datetime | None = None) -> Path:
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         out = fresh_folder(args.out)
         uri = resolve_uri(args.tracking_uri or configured_uri())
-        tables, loaded = build_report(uri, out, args.experiment, log_summary=not args.no_summary_run)
+        tables, loaded, logged_to = build_report(uri, out, args.experiment, log_summary=not args.no_summary_run)
     except ValueError as exc:
         raise SystemExit(f"alflow-report: {exc}") from None
     runs = loaded.runs
@@ -122,11 +125,7 @@ def main(argv: list[str] | None = None) -> None:
           + (f"; {loaded.dropped} older finished run(s) of the same jobs dropped" if loaded.dropped else "") + ".\n")
     print(caption("table1") + "\n")
     print(to_markdown("table1", tables["table1"]))
-    client = MlflowClient(tracking_uri=uri)
-    report_experiments = sorted({client.get_experiment(run.experiment_id).name + REPORTS_EXPERIMENT_SUFFIX
-                                 for run in runs})
-    where = (f" and logged to a 'report' run in the experiment(s) {', '.join(map(repr, report_experiments))}"
-             if not args.no_summary_run else "")
+    where = f" and logged to a 'report' run in the experiment(s) {', '.join(map(repr, logged_to))}" if logged_to else ""
     print(f"Tables and figures written to {out.resolve()}/{where}.")
     health = health_summary(runs)
     if health:

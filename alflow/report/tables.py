@@ -26,6 +26,7 @@ RECALL_TARGET = 0.95  # a stopping rule is reliable in a run when its defect rec
 FULL_POOL_SHARE = 0.95  # labels needed to reach this share of the full-pool reference's test AUROC
 
 
+SHARE_MEASURES = frozenset({"reliability", "share_of_runs_stopped"})  # shares of runs: Wilson intervals
 UNIT = (0.0, 1.0)  # AUROC, recall and shares
 COUNT = (0.0, math.inf)  # labels and defects
 MEASURE_BOUNDS = {"defect_recall": UNIT, "pool_saved": UNIT, "test_auroc": UNIT, "aulc": UNIT,
@@ -163,7 +164,7 @@ def stopping_table(runs: list[RunData], recall_target: float = RECALL_TARGET) ->
                         if base and strategy != BASELINE else None)
             rows += _measure_rows({"dataset": dataset, "strategy": strategy, "criterion": name,
                                    "recall_target": recall_target}, per_run, baseline,
-                                  shares=frozenset({"reliability", "share_of_runs_stopped"}))
+                                  shares=SHARE_MEASURES)
     return rows
 
 

@@ -5,7 +5,7 @@ import csv
 import math
 from pathlib import Path
 
-from alflow.report.tables import Row
+from alflow.report.tables import SHARE_MEASURES, Row
 
 PIVOTS = {"table1": "learning", "table2": "cutoff", "table3": "cutoff"}  # row key besides dataset
 
@@ -53,13 +53,13 @@ def _fmt(value: object, digits: int) -> str:
     return str(value)
 
 
-def _mean_std(row: Row, digits: int) -> str:
+def _mean_std(row: Row, digits: int, interval: bool = True) -> str:
     if row["n"] == 0:
         return "–"
     if row["n"] == 1:
         return f"{_fmt(row['mean'], digits)} ± n/a"
     cell = f"{_fmt(row['mean'], digits)} ± {_fmt(row['std'], digits)}"
-    if "ci95_low" in row:  # the 95 % interval over folds x seeds (alflow.report.stats)
+    if interval and "ci95_low" in row:  # the 95 % interval over folds x seeds (alflow.report.stats)
         cell += f" [{_fmt(row['ci95_low'], digits)}, {_fmt(row['ci95_high'], digits)}]"
     return cell
 
@@ -77,18 +77,16 @@ WIDE = {
                     ("defects_found_at_10pct", "defects found at 10 %"),
                     ("defects_found_at_25pct", "defects found at 25 %"))),
 }
-SHARES = {"share_of_runs_stopped", "reliability"}  # counted runs: "k/n [Wilson interval]"
 
 
 def _wide_cell(row: Row, measure: str) -> str:
     if row["n"] == 0:
         return "–"
-    if measure in SHARES:
+    if measure in SHARE_MEASURES:  # counted runs: "k/n [Wilson interval]"
         k = round(row["mean"] * row["n"])
         return f"{k}/{row['n']} [{_fmt(row['ci95_low'], 2)}, {_fmt(row['ci95_high'], 2)}]"
     digits = 0 if abs(row["mean"]) >= 10 else 3  # counts of labels and defects: whole numbers
-    cell = f"{_fmt(row['mean'], digits)} ± n/a" if row["n"] == 1 else \
-        f"{_fmt(row['mean'], digits)} ± {_fmt(row['std'], digits)}"
+    cell = _mean_std(row, digits, interval=False)  # the intervals stay in the CSV: the wide table is read
     p = row.get("paired_t_p", math.nan)
     if isinstance(p, float) and not math.isnan(p):  # the paired t test against random over folds x seeds
         cell += f" (p {p:.2g})"

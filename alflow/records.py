@@ -160,6 +160,10 @@ TAG_RUN_KIND = "run_kind"
 TAG_HEALTH = "health"  # "ok", or the learner health check's findings (alflow.analysis.health)
 TAG_SUMMARY = "alflow.summary"  # "true" on the report's own runs
 TAG_SWEEP = "sweep"  # the Hydra sweep folder a job ran in ("" for a single job)
+# model.pretrained=ssl runs: where the backbone came from (alflow.model.backbones.PretrainingRecord)
+TAG_SSL_PRETRAINING = "ssl_pretraining"  # "simclr: 320/320 steps (20 epochs), 7.3 min"
+TAG_SSL_MINUTES = "ssl_minutes"          # the pretraining's own wall-clock minutes
+TAG_SSL_CACHE = "ssl_cache"              # its cache file ("" without a cache)
 
 # MLflow 3 opens an experiment in the view of its kind (experiment tag ``mlflow.experimentKind``):
 # alflow's are classic model training. (MLflow 3.17's UI follows its global GenAI / Model training

@@ -9,7 +9,8 @@ Reads finished runs from an MLflow store, one experiment per variant (backbone x
 For each experiment and strategy: test AUROC at the first round with at least 5, 10, 25, 50 and
 100 % of the pool labeled (blank when no run got there), the area under the test-AUROC curve
 over the labeled range every run of the group covers (trapezoids, divided by its width), the
-full-pool reference (runs whose single round labeled the whole pool), and seconds per round.
+full-pool reference (runs whose single round labeled the whole pool), seconds per round, and
+for ``model.pretrained=ssl`` the pretraining's minutes per fold (the runs' ``ssl_minutes`` tag).
 Nothing here needs torch.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections import defaultdict
 
 from mlflow.tracking import MlflowClient
 
+from alflow.records import TAG_FOLD, TAG_SSL_MINUTES
 from alflow.report.tables import area_under_curve
 
 FRACTIONS = (0.05, 0.10, 0.25, 0.50, 1.00)
@@ -46,10 +48,13 @@ def rows(client: MlflowClient, experiment: str) -> list[list[str]]:
     runs = client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'", max_results=10_000)
     groups: dict[str, list] = defaultdict(list)
     reference: list[float] = []
+    ssl_minutes: dict[str, float] = {}  # fold -> minutes: one pretraining serves every job of a fold
     for run in runs:
         tags = run.data.tags
         if "strategy" not in tags:
             continue
+        if TAG_SSL_MINUTES in tags:
+            ssl_minutes[tags[TAG_FOLD]] = float(tags[TAG_SSL_MINUTES])
         pool = int(tags.get("pool_size", "0") or 0)
         curve = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "test/auroc"))
         seconds = [m.value for m in client.get_metric_history(run.info.run_id, "round_seconds")]
@@ -66,7 +71,7 @@ def rows(client: MlflowClient, experiment: str) -> list[list[str]]:
         area = _fmt([area_under_curve([(x, v) for x, v in c if lo <= x <= hi]) for _, c, _ in group])
         per_round = statistics.mean(s for _, _, secs in group for s in secs) if group else float("nan")
         out.append([experiment, strategy, str(len(group)), *cells, f"{area} ({lo}–{hi})", _fmt(reference),
-                    f"{per_round:.1f}"])
+                    f"{per_round:.1f}", _fmt(list(ssl_minutes.values()))])
     return out
 
 
@@ -77,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     client = MlflowClient(args.tracking_uri)
     header = ["variant", "strategy", "folds", *[f"{int(f * 100)} %" for f in FRACTIONS],
-              "area under curve (labels)", "full-pool reference", "s / round"]
+              "area under curve (labels)", "full-pool reference", "s / round", "SSL pretraining (min)"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for experiment in args.experiments:

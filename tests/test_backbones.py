@@ -10,6 +10,7 @@ import pytest
 import torch
 import torchvision
 from conftest import classifier
+from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from alflow.app import CONF_DIR
@@ -27,7 +28,7 @@ OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1
 def ssl_config(cache_dir, **over) -> dict:
     """The YAML's model.ssl with a budget of seconds: 1 epoch of 3 steps of 8 images at 32 px."""
     conf = OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "model" / "resnet18.yaml").ssl)
-    return {**conf, "epochs": 1, "batch_size": 8, "cache_dir": str(cache_dir), **over}
+    return {**conf, "epochs": 1, "batch_size": 8, "cache_dir": None if cache_dir is None else str(cache_dir), **over}
 
 
 def pool(n=24, size=32, seed=0) -> torch.Tensor:
@@ -109,6 +110,29 @@ def test_ssl_second_resolution_loads_the_cached_weights(tmp_path, caplog):
     assert cache_file.stat().st_mtime_ns == mtime
     assert sorted(first) == sorted(second) and all(torch.equal(first[k], second[k]) for k in first)
     assert not torch.equal(first["conv1.weight"], build_resnet18(2).state_dict()["conv1.weight"])
+
+
+def test_ssl_record_says_where_the_backbone_came_from(tmp_path):
+    images = pool()  # 24 images, batches of 8, 1 epoch: 3 planned steps
+    _, fresh = backbones.resolve_with_record("ssl", None, ssl_config(tmp_path), images)
+    _, again = backbones.resolve_with_record("ssl", None, ssl_config(tmp_path), images)
+    (cache_file,) = tmp_path.glob("*-ssl-simclr-*.pt")
+    assert (fresh.from_cache, again.from_cache) == (False, True)
+    assert (again.steps, again.planned_steps, again.capped) == (3, 3, False)
+    assert again.minutes == fresh.minutes  # the pretraining's own time, kept in the cache, not the reading's
+    tags = again.tags()
+    assert tags["ssl_cache"] == str(cache_file)
+    assert tags["ssl_pretraining"].startswith("simclr: 3/3 steps (1 epochs)")
+    assert "max_minutes" not in tags["ssl_pretraining"]
+    assert backbones.resolve_with_record("none", None, None, None) == (None, None)
+
+
+def test_ssl_record_flags_a_pretraining_cut_short_by_max_minutes():
+    # a cap far below one step's time: pretrain stops after its first step, so the weights depend on the clock
+    _, record = backbones.resolve_with_record("ssl", None, ssl_config(None, max_minutes=1e-6), pool())
+    assert (record.steps, record.planned_steps, record.capped) == (1, 3, True)
+    assert record.tags()["ssl_pretraining"].endswith("stopped by model.ssl.max_minutes")
+    assert record.tags()["ssl_cache"] == ""
 
 
 def test_ssl_cache_key_is_the_pool_images_and_settings():
@@ -245,3 +269,17 @@ def test_cli_second_ssl_job_of_the_same_fold_reuses_the_pretraining(tmp_path):
     assert f"simclr backbone from cache {cache_file}" in log
     assert "pretraining on" not in log
     assert cache_file.stat().st_mtime_ns == mtime  # read, not rewritten (identical weights: see above)
+    # both runs say in MLflow which pretraining their backbone came from
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert len(runs) == 2
+    assert {r.data.tags.get("ssl_cache") for r in runs} == {str(cache_file)}
+    assert all(r.data.tags["ssl_pretraining"].startswith("simclr: ") for r in runs)
+    # ... and the learner table (README, "Choosing the defaults") reads its SSL minutes from there
+    (experiment,) = {client.get_experiment(r.info.experiment_id).name for r in runs}
+    table = subprocess.run([sys.executable, str(REPO / "benchmarks" / "learning_table.py"), "--tracking-uri",
+                            f"sqlite:///{tmp_path / 'mlflow.db'}", "--experiments", experiment],
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert table.returncode == 0, table.stderr[-3000:]
+    minutes = runs[0].data.tags["ssl_minutes"]
+    assert all(line.endswith(f"| {float(minutes):.3f} (n=1) |") for line in table.stdout.splitlines()[2:])

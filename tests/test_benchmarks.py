@@ -53,3 +53,27 @@ def test_round_benchmark_splits_a_round_into_its_parts():
     round_seconds = sum(parts[k] for k in shares)
     for name in ("train_incremental", "score_gradcam_avg"):  # the big parts: ms rounding is far below 5%
         assert shares[name] == pytest.approx(parts[name] / round_seconds, abs=0.05)
+
+
+def test_learning_table_reads_the_shares_of_the_pool_from_the_store(smoke_sweep):
+    # README's "Choosing the defaults" table: one row per strategy, the full-pool reference beside it
+    out = _run("learning_table.py", "--tracking-uri", smoke_sweep.uri, "--experiments", "alflow")
+    header, _, *lines = out.strip().splitlines()
+    assert header.split(" | ")[3:8] == ["5 %", "10 %", "25 %", "50 %", "100 %"]
+    cells = {line.split(" | ")[1]: line.strip("| ").split(" | ") for line in lines}
+    assert sorted(cells) == ["gradcam_avg", "random", "uncertainty"]
+    assert all(row[2] == "2" for row in cells.values())  # folds 0 and 1
+    assert all("±" in row[9] for row in cells.values())  # the 2 upper-bound runs
+    assert all(row[-1] == "–" for row in cells.values())  # no model.pretrained=ssl here
+    # the 5 % cell: each random run's first test AUROC at >= 5 % of its pool, averaged over the folds
+    from mlflow.tracking import MlflowClient
+    client = MlflowClient(smoke_sweep.uri)
+    runs = [r for r in client.search_runs([client.get_experiment_by_name("alflow").experiment_id])
+            if r.data.tags.get("strategy") == "random"]
+    firsts = []
+    for run in runs:
+        pool = int(run.data.tags["pool_size"])
+        curve = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "test/auroc"))
+        firsts.append(next(v for step, v in curve if step >= 0.05 * pool))
+    assert len(firsts) == 2
+    assert cells["random"][3].startswith(f"{sum(firsts) / 2:.3f} ± ")

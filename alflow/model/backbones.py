@@ -20,15 +20,17 @@ import logging
 import os
 import socket
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
 import torchvision
 
+from alflow import records
 from alflow.model.classifier import read_backbone_file
 from alflow.model.pretrain_cache import cached, pretraining_key, state_digest
-from alflow.model.ssl import SSLSettings, pretrain
+from alflow.model.ssl import SSLSettings, planned_steps, pretrain
 
 log = logging.getLogger("alflow")
 
@@ -71,6 +73,35 @@ def check_pretrained(pretrained: str) -> None:
         raise ValueError(f"model.pretrained must be one of {'|'.join(PRETRAINED)}, got {pretrained!r}")
 
 
+@dataclass(frozen=True)
+class PretrainingRecord:
+    """Where a job's ``model.pretrained=ssl`` backbone came from; ``tags()`` are logged on its MLflow run.
+
+    ``minutes`` is the pretraining's own wall-clock time (when it ran, perhaps in another job);
+    ``capped`` is True when ``model.ssl.max_minutes`` ended it before its planned steps, so its
+    weights depend on the machine's speed.
+    """
+    method: str
+    steps: int
+    planned_steps: int
+    epochs: int          # epochs begun
+    minutes: float
+    cache_file: str      # "" when model.ssl.cache_dir=null
+    from_cache: bool
+
+    @property
+    def capped(self) -> bool:
+        return self.steps < self.planned_steps
+
+    def tags(self) -> dict[str, str]:
+        summary = (f"{self.method}: {self.steps}/{self.planned_steps} steps ({self.epochs} epochs), "
+                   f"{self.minutes:.1f} min")
+        if self.capped:
+            summary += ", stopped by model.ssl.max_minutes"
+        return {records.TAG_SSL_PRETRAINING: summary, records.TAG_SSL_MINUTES: f"{self.minutes:.1f}",
+                records.TAG_SSL_CACHE: self.cache_file}
+
+
 def ssl_backbone(pool_images: torch.Tensor, settings: SSLSettings, init_state: dict | None = None,
                  name: str = "pool") -> dict[str, torch.Tensor]:
     """The cached (or freshly computed) self-supervised backbone of ``pool_images`` (N x 3 x H x W uint8).
@@ -78,6 +109,11 @@ def ssl_backbone(pool_images: torch.Tensor, settings: SSLSettings, init_state: d
     ``name`` (the dataset's) names the cache file and the log lines. Raises what
     ``alflow.model.ssl.pretrain`` raises.
     """
+    return _ssl_backbone(pool_images, settings, init_state, name)[0]
+
+
+def _ssl_backbone(pool_images: torch.Tensor, settings: SSLSettings, init_state: dict | None,
+                  name: str) -> tuple[dict[str, torch.Tensor], PretrainingRecord]:
     key = pretraining_key(pool_images, settings.result_settings(),
                           None if init_state is None else state_digest(init_state))
 
@@ -87,19 +123,31 @@ def ssl_backbone(pool_images: torch.Tensor, settings: SSLSettings, init_state: d
                 "seconds": result.seconds, "losses": result.losses, "settings": settings.result_settings()}
 
     payload, cache_file, from_cache = cached(settings.cache_dir, f"{name}-ssl-{settings.method}", key, compute)
-    minutes = payload["seconds"] / 60
+    record = PretrainingRecord(settings.method, payload["steps"], planned_steps(len(pool_images), settings),
+                               payload["epochs"], payload["seconds"] / 60, str(cache_file or ""), from_cache)
     if from_cache:
         log.info("%s: %s backbone from cache %s (pretrained in %.1f min, %d epochs)", name, settings.method,
-                 cache_file, minutes, payload["epochs"])
+                 cache_file, record.minutes, record.epochs)
     else:
-        log.info("%s: %s pretraining took %.1f min (%d epochs)%s", name, settings.method, minutes,
-                 payload["epochs"], f"; cached in {cache_file}" if cache_file else "")
-    return payload["state"]
+        log.info("%s: %s pretraining took %.1f min (%d epochs)%s", name, settings.method, record.minutes,
+                 record.epochs, f"; cached in {cache_file}" if cache_file else "")
+    return payload["state"], record
 
 
 def resolve(pretrained: str, weights_path: str | None, ssl: Mapping | None, pool_images: torch.Tensor | None,
             name: str = "pool") -> dict[str, torch.Tensor] | None:
     """The backbone state dict every fresh model of a job starts from; None = random initialisation.
+
+    ``resolve_with_record`` without the record; same arguments and errors.
+    """
+    return resolve_with_record(pretrained, weights_path, ssl, pool_images, name)[0]
+
+
+def resolve_with_record(pretrained: str, weights_path: str | None, ssl: Mapping | None,
+                        pool_images: torch.Tensor | None, name: str = "pool",
+                        ) -> tuple[dict[str, torch.Tensor] | None, PretrainingRecord | None]:
+    """(the backbone state dict every fresh model of a job starts from, None = random initialisation;
+    the ``PretrainingRecord`` of an ``ssl`` backbone, else None).
 
     ``pretrained``, ``weights_path`` and ``ssl`` are ``model.pretrained``, ``model.weights_path``
     and ``model.ssl`` (a mapping of ``SSLSettings``' fields); ``pool_images`` (N x 3 x H x W
@@ -110,12 +158,12 @@ def resolve(pretrained: str, weights_path: str | None, ssl: Mapping | None, pool
     check_pretrained(pretrained)
     init = read_backbone_file(weights_path) if weights_path else None
     if pretrained == "none":
-        return init
+        return init, None
     if pretrained == "imagenet":
         if init is not None:
             log.info("model.pretrained=imagenet: backbone from model.weights_path %s", weights_path)
-            return init
-        return imagenet_state()
+            return init, None
+        return imagenet_state(), None
     if ssl is None:
         raise ValueError("model.pretrained=ssl needs the model.ssl settings (see conf/model/resnet18.yaml)")
     if pool_images is None:
@@ -124,4 +172,4 @@ def resolve(pretrained: str, weights_path: str | None, ssl: Mapping | None, pool
         settings = SSLSettings(**dict(ssl))
     except TypeError as exc:  # an unknown or missing key
         raise ValueError(f"model.ssl: {exc} (the keys are those of conf/model/resnet18.yaml)") from exc
-    return ssl_backbone(pool_images, settings, init, name)
+    return _ssl_backbone(pool_images, settings, init, name)

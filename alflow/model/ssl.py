@@ -142,6 +142,12 @@ def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def planned_steps(n_images: int, settings: SSLSettings) -> int:
+    """The optimizer steps ``pretrain`` plans for ``n_images`` images: ``settings.epochs`` passes of
+    ``n_images // min(batch_size, n_images)`` full batches (the partial last batch is dropped)."""
+    return n_images // min(settings.batch_size, n_images) * settings.epochs
+
+
 def pretrain(images: torch.Tensor, settings: SSLSettings, init_state: dict | None = None,
              name: str = "ssl") -> PretrainResult:
     """Pretrain a ResNet-18 backbone on ``images`` (N x 3 x H x W uint8, N >= 2) without labels.
@@ -161,7 +167,7 @@ def pretrain(images: torch.Tensor, settings: SSLSettings, init_state: dict | Non
     size = settings.image_size or images.shape[-1]
     batch = min(settings.batch_size, n)
     per_epoch = n // batch
-    total = per_epoch * settings.epochs
+    total = planned_steps(n, settings)
     device = _device()
 
     torch.manual_seed(settings.seed)  # the backbone's and heads' initialisation

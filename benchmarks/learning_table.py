@@ -8,7 +8,8 @@ Reads finished runs from an MLflow store, one experiment per variant (backbone x
 
 For each experiment and strategy: test AUROC at the first round with at least 5, 10, 25, 50 and
 100 % of the pool labeled (blank when no run got there), the area under the test-AUROC curve
-over the labeled range every run of the group covers (trapezoids, divided by its width), the
+over the labeled range every run of the group covers (trapezoids, divided by its width; ``--area-up-to``
+ends it earlier), the
 full-pool reference (runs whose single round labeled the whole pool), seconds per round, and
 for ``model.pretrained=ssl`` the pretraining's minutes per fold (the runs' ``ssl_minutes`` tag).
 Nothing here needs torch.
@@ -41,7 +42,7 @@ def _at(curve: list[tuple[int, float]], n: float) -> float:
     return next((value for step, value in curve if step >= n), float("nan"))
 
 
-def rows(client: MlflowClient, experiment: str) -> list[list[str]]:
+def rows(client: MlflowClient, experiment: str, area_up_to: int | None = None) -> list[list[str]]:
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         raise SystemExit(f"--experiments: no experiment {experiment!r} at {client.tracking_uri}")
@@ -66,7 +67,7 @@ def rows(client: MlflowClient, experiment: str) -> list[list[str]]:
     for strategy, group in sorted(groups.items()):
         cells = [_fmt([_at(c, f * p) for p, c, _ in group]) for f in FRACTIONS]
         lo = max(c[0][0] for _, c, _ in group if c)
-        hi = min(c[-1][0] for _, c, _ in group if c)
+        hi = min([c[-1][0] for _, c, _ in group if c] + ([area_up_to] if area_up_to else []))
         # the report's own area (trapezoids / width), over the range every run of the group covers
         area = _fmt([area_under_curve([(x, v) for x, v in c if lo <= x <= hi]) for _, c, _ in group])
         per_round = statistics.mean(s for _, _, secs in group for s in secs) if group else float("nan")
@@ -79,6 +80,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tracking-uri", required=True)
     parser.add_argument("--experiments", nargs="+", required=True)
+    parser.add_argument("--area-up-to", type=int, default=None, metavar="LABELS",
+                        help="end the area under the curve here, so rows that ran to different ends compare")
     args = parser.parse_args()
     client = MlflowClient(args.tracking_uri)
     header = ["variant", "strategy", "folds", *[f"{int(f * 100)} %" for f in FRACTIONS],
@@ -86,7 +89,7 @@ def main() -> None:
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for experiment in args.experiments:
-        for row in rows(client, experiment):
+        for row in rows(client, experiment, args.area_up_to):
             print("| " + " | ".join(row) + " |")
 
 

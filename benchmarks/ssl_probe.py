@@ -2,7 +2,8 @@
 
 For one fold (k=10, seed 0) of ``dataset=elpv`` at 64 px: each method in ``--methods`` is
 pretrained on the fold's pool images (no labels; ``model.ssl`` defaults from
-``conf/model/resnet18.yaml``, overridden by the flags; cached like a job's), then the frozen
+``conf/model/resnet18.yaml``, overridden by the flags; the same cache entry as a job's, so a
+probe after a sweep pretrains nothing; minutes are the pretraining's own), then the frozen
 backbone's 512-d penultimate embeddings (eval mode) of pool, validation and test images feed an
 L2-regularised logistic regression (scikit-learn) trained on the pool's labels; its C is chosen
 on validation AUROC from a small grid, and test AUROC is reported. A random-init backbone
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +29,7 @@ from sklearn.preprocessing import StandardScaler
 
 from alflow.data import KFold
 from alflow.model import build_resnet18, normalize
-from alflow.model.backbones import imagenet_state, ssl_backbone
-from alflow.model.ssl import SSLSettings
+from alflow.model.backbones import imagenet_state, resolve_with_record
 
 CONF = Path(__file__).resolve().parent.parent / "conf" / "model" / "resnet18.yaml"
 C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
@@ -81,17 +80,19 @@ def main() -> None:
             base[key] = value
 
     rows = []
+    steps: dict[str, str] = {}  # method -> steps done / planned
     backbones: list[tuple[str, dict | None, float | None]] = [("random-init", None, None)]
     if args.imagenet:
         backbones.append(("imagenet", imagenet_state(), None))
     for method in [m for m in args.methods.split(",") if m]:
-        settings = SSLSettings(**{**base, "method": method})
-        start = time.perf_counter()
-        state = ssl_backbone(ds.images[split.pool], settings, name=f"elpv-fold{args.fold}")
-        backbones.append((method, state, (time.perf_counter() - start) / 60))
+        # named like a job's dataset, so the probe and `python -m alflow dataset=elpv model.pretrained=ssl`
+        # share one cached pretraining per fold (the key holds the pool's images and the settings)
+        state, record = resolve_with_record("ssl", None, {**base, "method": method}, ds.images[split.pool], "elpv")
+        backbones.append((method, state, record.minutes))
+        steps[method] = f"{record.steps}/{record.planned_steps}"
     for name, state, minutes in backbones:
         row = {"backbone": name, "fold": args.fold, "image_size": args.image_size,
-               "pretrain_minutes": None if minutes is None else round(minutes, 1),
+               "pretrain_minutes": None if minutes is None else round(minutes, 1), "steps": steps.get(name),
                **probe(embed(state, ds.images), labels, split)}
         rows.append(row)
         print(json.dumps(row), flush=True)

@@ -70,10 +70,16 @@ def test_learning_table_reads_the_shares_of_the_pool_from_the_store(smoke_sweep)
     client = MlflowClient(smoke_sweep.uri)
     runs = [r for r in client.search_runs([client.get_experiment_by_name("alflow").experiment_id])
             if r.data.tags.get("strategy") == "random"]
-    firsts = []
+    firsts, thirds = [], []
     for run in runs:
         pool = int(run.data.tags["pool_size"])
         curve = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "test/auroc"))
         firsts.append(next(v for step, v in curve if step >= 0.05 * pool))
+        thirds.append(curve[2][0])
     assert len(firsts) == 2
     assert cells["random"][3].startswith(f"{sum(firsts) / 2:.3f} ± ")
+    # --area-up-to ends the area's range early, so rows that ran to different ends compare
+    short = _run("learning_table.py", "--tracking-uri", smoke_sweep.uri, "--experiments", "alflow",
+                 "--area-up-to", str(min(thirds)))
+    row = next(line for line in short.splitlines() if "| random |" in line).strip("| ").split(" | ")
+    assert row[8].endswith(f"–{min(thirds)})") and row[8] != cells["random"][8]

@@ -8,10 +8,10 @@ Reads finished runs from an MLflow store, one experiment per variant (backbone x
 
 For each experiment and strategy: test AUROC at the first round with at least 5, 10, 25, 50 and
 100 % of the pool labeled (blank when no run got there), the area under the test-AUROC curve
-over the labeled range every run of the group covers (trapezoids, divided by its width; ``--area-up-to``
-ends it earlier), the
-full-pool reference (runs whose single round labeled the whole pool), seconds per round, and
-for ``model.pretrained=ssl`` the pretraining's minutes per fold (the runs' ``ssl_minutes`` tag).
+over the labeled range every run of the group covers (trapezoids, divided by its width;
+``--area-up-to`` ends it earlier), the full-pool reference (runs whose single round labeled the
+whole pool), seconds per round, and for ``model.pretrained=ssl`` the pretraining's minutes per
+fold (the runs' ``ssl_minutes`` tag).
 Nothing here needs torch.
 """
 from __future__ import annotations

@@ -102,18 +102,11 @@ class PretrainingRecord:
                 records.TAG_SSL_CACHE: self.cache_file}
 
 
-def ssl_backbone(pool_images: torch.Tensor, settings: SSLSettings, init_state: dict | None = None,
-                 name: str = "pool") -> dict[str, torch.Tensor]:
-    """The cached (or freshly computed) self-supervised backbone of ``pool_images`` (N x 3 x H x W uint8).
-
-    ``name`` (the dataset's) names the cache file and the log lines. Raises what
-    ``alflow.model.ssl.pretrain`` raises.
-    """
-    return _ssl_backbone(pool_images, settings, init_state, name)[0]
-
-
 def _ssl_backbone(pool_images: torch.Tensor, settings: SSLSettings, init_state: dict | None,
                   name: str) -> tuple[dict[str, torch.Tensor], PretrainingRecord]:
+    """The cached (or freshly computed) self-supervised backbone of ``pool_images`` (N x 3 x H x W uint8)
+    and its record; ``name`` (the dataset's) names the cache file and the log lines. Raises what
+    ``alflow.model.ssl.pretrain`` raises."""
     key = pretraining_key(pool_images, settings.result_settings(),
                           None if init_state is None else state_digest(init_state))
 

@@ -164,14 +164,8 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
         backbone, pretraining = backbones.resolve_with_record(
             cfg.model.pretrained, cfg.model.weights_path, cfg.model.get("ssl"), dataset.images[split.pool],
             dataset_name)
-        if pretraining is not None:
+        if pretraining is not None:  # a capped one has been warned about where it was made or read
             tracker.set_tags(pretraining.tags())
-            if pretraining.capped:  # a clock-bound result: another machine (or a busier one) gets other weights
-                log.warning("[%s] the model.pretrained=ssl backbone stopped at model.ssl.max_minutes=%s after %d of "
-                            "%d steps: its weights depend on this machine's speed and load, and a few epochs may be "
-                            "no better than random initialisation (README, Backbones); raise model.ssl.max_minutes "
-                            "or lower model.ssl.epochs", log_prefix, cfg.model.ssl.max_minutes, pretraining.steps,
-                            pretraining.planned_steps)
         model_factory = functools.partial(model_factory, backbone_state=backbone)
         loop = AcquisitionLoop(dataset, split, strategy, model_factory, train, settings, stopping=stopping,
                                listeners=[tracker], log_prefix=log_prefix, state_path=state_path,

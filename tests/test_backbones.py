@@ -135,6 +135,16 @@ def test_ssl_record_flags_a_pretraining_cut_short_by_max_minutes():
     assert record.tags()["ssl_cache"] == ""
 
 
+def test_a_capped_pretraining_is_warned_about_when_made_and_when_read_from_the_cache(tmp_path, caplog):
+    caplog.set_level("INFO", logger="alflow")
+    for _ in range(2):  # made, then read from the cache by a later job
+        caplog.clear()
+        backbones.resolve_with_record("ssl", None, ssl_config(tmp_path, max_minutes=1e-6), pool())
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warnings) == 1 and "raise model.ssl.max_minutes" in warnings[0], warnings
+    assert "backbone from cache" in caplog.text
+
+
 def test_ssl_cache_key_is_the_pool_images_and_settings():
     images = pool()
     settings = SSLSettings(**ssl_config(None)).result_settings()

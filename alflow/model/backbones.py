@@ -30,7 +30,7 @@ import torchvision
 from alflow import records
 from alflow.model.classifier import read_backbone_file
 from alflow.model.pretrain_cache import cached, pretraining_key, state_digest
-from alflow.model.ssl import SSLSettings, planned_steps, pretrain
+from alflow.model.ssl import CAPPED_ADVICE, SSLSettings, planned_steps, pretrain
 
 log = logging.getLogger("alflow")
 
@@ -121,6 +121,9 @@ def _ssl_backbone(pool_images: torch.Tensor, settings: SSLSettings, init_state: 
     if from_cache:
         log.info("%s: %s backbone from cache %s (pretrained in %.1f min, %d epochs)", name, settings.method,
                  cache_file, record.minutes, record.epochs)
+        if record.capped:  # pretrain warned when it ran, perhaps in another job: this job's log says it too
+            log.warning("%s: that backbone was cut short by model.ssl.max_minutes after %d of %d steps. %s", name,
+                        record.steps, record.planned_steps, CAPPED_ADVICE)
     else:
         log.info("%s: %s pretraining took %.1f min (%d epochs)%s", name, settings.method, record.minutes,
                  record.epochs, f"; cached in {cache_file}" if cache_file else "")

@@ -142,6 +142,11 @@ def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+# Said wherever a capped pretraining is used (here, and when a later job reads it from the cache).
+CAPPED_ADVICE = ("Its weights depend on the machine's speed and load, and a few epochs may be no better than "
+                 "random initialisation (README, Backbones): raise model.ssl.max_minutes or lower model.ssl.epochs")
+
+
 def planned_steps(n_images: int, settings: SSLSettings) -> int:
     """The optimizer steps ``pretrain`` plans for ``n_images`` images: ``settings.epochs`` passes of
     ``n_images // min(batch_size, n_images)`` full batches (the partial last batch is dropped)."""
@@ -222,8 +227,8 @@ def pretrain(images: torch.Tensor, settings: SSLSettings, init_state: dict | Non
                      losses[-1], elapsed)
             if capped:
                 log.warning("%s: model.ssl.max_minutes=%s reached after %d of %d steps (%d epochs begun); the "
-                            "learning rate was annealed to the cap, the backbone is what these steps made",
-                            name, settings.max_minutes, step, total, epoch + 1)
+                            "learning rate was annealed to the cap, the backbone is what these steps made. %s",
+                            name, settings.max_minutes, step, total, epoch + 1, CAPPED_ADVICE)
                 break
     state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     return PretrainResult(state, len(losses), step, time.perf_counter() - start, losses)

@@ -1,5 +1,7 @@
 """README.md's two fresh-machine commands are what CI and the sweep script actually run."""
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,16 @@ def test_readme_python_api_example_runs(tmp_path, monkeypatch):
     scope: dict = {}
     exec(compile(code, "README.md (Python API)", "exec"), scope)
     assert len(scope["history"]) == 3 and scope["batch"] is not None
+
+
+def test_ci_refuses_a_short_disk_before_installing_anything(tmp_path):
+    """.ci/run checks free space first: a full disk once failed CI minutes in, as ENOSPC inside a fixture."""
+    checkout = tmp_path / "clone"
+    (checkout / ".ci").mkdir(parents=True)
+    shutil.copy(ROOT / ".ci" / "run", checkout / ".ci" / "run")
+    result = subprocess.run(["bash", str(checkout / ".ci" / "run")], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "ALFLOW_CI_NEED_GIB": "1000000"}, timeout=60)
+    assert result.returncode == 1
+    assert f"free on the disk holding {checkout}" in result.stderr
+    assert "CI needs about 1000000 GiB" in result.stderr
+    assert not (checkout / ".venv").exists(), "it set up a venv before refusing"

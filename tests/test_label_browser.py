@@ -112,9 +112,13 @@ def browser():
 
 
 def wait(driver, condition, timeout=180):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: condition(d))
+    # The page re-renders when a round starts: an element found a moment before can be gone when it is
+    # read (CI once failed on exactly that, under load). Polling again is the right answer, not a failure.
+    return WebDriverWait(driver, timeout, poll_frequency=0.2,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition(d))
 
 
 def open_cards(driver):

@@ -29,7 +29,7 @@ from sklearn.preprocessing import StandardScaler
 
 from alflow.data import KFold
 from alflow.model import build_resnet18, normalize
-from alflow.model.backbones import imagenet_state, resolve_with_record
+from alflow.model.backbones import PretrainingRecord, imagenet_state, resolve_with_record
 
 CONF = Path(__file__).resolve().parent.parent / "conf" / "model" / "resnet18.yaml"
 C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
@@ -80,19 +80,19 @@ def main() -> None:
             base[key] = value
 
     rows = []
-    steps: dict[str, str] = {}  # method -> steps done / planned
-    backbones: list[tuple[str, dict | None, float | None]] = [("random-init", None, None)]
+    # (name, backbone state, its pretraining record: None for the backbones nobody pretrained here)
+    backbones: list[tuple[str, dict | None, PretrainingRecord | None]] = [("random-init", None, None)]
     if args.imagenet:
         backbones.append(("imagenet", imagenet_state(), None))
     for method in [m for m in args.methods.split(",") if m]:
         # named like a job's dataset, so the probe and `python -m alflow dataset=elpv model.pretrained=ssl`
         # share one cached pretraining per fold (the key holds the pool's images and the settings)
         state, record = resolve_with_record("ssl", None, {**base, "method": method}, ds.images[split.pool], "elpv")
-        backbones.append((method, state, record.minutes))
-        steps[method] = f"{record.steps}/{record.planned_steps}"
-    for name, state, minutes in backbones:
+        backbones.append((method, state, record))
+    for name, state, record in backbones:
         row = {"backbone": name, "fold": args.fold, "image_size": args.image_size,
-               "pretrain_minutes": None if minutes is None else round(minutes, 1), "steps": steps.get(name),
+               "pretrain_minutes": None if record is None else round(record.minutes, 1),
+               "steps": None if record is None else f"{record.steps}/{record.planned_steps}",
                **probe(embed(state, ds.images), labels, split)}
         rows.append(row)
         print(json.dumps(row), flush=True)

@@ -6,7 +6,6 @@ from here take every value from the composed config.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -32,7 +31,7 @@ from alflow.data.stats import split_statistics, statistics_metrics
 from alflow.analysis.health import health_message, learner_findings
 from alflow.loop import AcquisitionLoop, LoopSettings
 from alflow.loop.checkpoint import load_state
-from alflow.model import backbones
+from alflow.model.learner import build_learner, check_model_settings
 from alflow.model.speed import keep_large_buffers_on_heap
 from alflow.stopping import StoppingCriterion
 from alflow.sweep import record_failed_job
@@ -126,7 +125,9 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
         split = instantiate(cfg.fold).split(dataset.labels)
         strategy = instantiate(cfg.strategy)
         stopping = instantiate(cfg.stopping)
-        model_factory = instantiate(cfg.model)
+        model_settings = OmegaConf.to_container(cfg.model, resolve=True)
+        check_model_settings(model_settings)
+        check_head_layer(model_settings, strategy)
         train = instantiate(cfg.trainer)
         settings = LoopSettings(**OmegaConf.to_container(cfg.al, resolve=True),
                                 gallery_dir=str(Path(out_dir) / "gallery") if cfg.gallery_size > 0 else None,
@@ -161,16 +162,18 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
             tracker.log_artifact(config_path)
         # Once per job, before any training (an SSL pretraining is cached and shared by the sweep's jobs);
         # inside the run, so a sweep records a job whose weights are unavailable as FAILED.
-        backbone, pretraining = backbones.resolve_with_record(
-            cfg.model.pretrained, cfg.model.weights_path, cfg.model.get("ssl"), dataset.images[split.pool],
-            dataset_name)
-        if pretraining is not None:  # a capped one has been warned about where it was made or read
-            tracker.set_tags(pretraining.tags())
-        model_factory = functools.partial(model_factory, backbone_state=backbone)
-        loop = AcquisitionLoop(dataset, split, strategy, model_factory, train, settings, stopping=stopping,
+        # A head learner's frozen features likewise: computed once per dataset x backbone x weights x size.
+        learner = build_learner(model_settings, dataset.images, split.pool, dataset_name, cfg.seed)
+        if learner.pretraining is not None:  # a capped one has been warned about where it was made or read
+            tracker.set_tags(learner.pretraining.tags())
+        if learner.features is not None:
+            tracker.set_tags({records.TAG_FEATURE_SECONDS: f"{learner.features.seconds:.1f}",
+                              records.TAG_FEATURE_CACHE: f"{'reused' if learner.features.from_cache else 'computed'} "
+                                                         f"{learner.features.cache_file}".strip()})
+        loop = AcquisitionLoop(dataset, split, strategy, learner.model_factory, train, settings, stopping=stopping,
                                listeners=[tracker], log_prefix=log_prefix, state_path=state_path,
                                state_extra={"run_id": tracker.run_id}, initial_strategy=initial_strategy,
-                               pretrained_backbone=_backbone_name(cfg.model) if backbone is not None else None)
+                               pretrained_backbone=learner.pretrained_backbone, features=learner.features)
         if resuming:
             loop.restore(state)
             relogged = tracker.sync(loop.history, loop.rows)
@@ -215,10 +218,13 @@ def cold_start_strategy(name: str, strategy):
     return instantiate(OmegaConf.load(Path(CONF_DIR) / "strategy" / f"{name}.yaml"))
 
 
-def _backbone_name(model_cfg: DictConfig) -> str:
-    if model_cfg.pretrained != "none":
-        return f"model.pretrained={model_cfg.pretrained}"
-    return f"model.weights_path={model_cfg.weights_path}"
+def check_head_layer(model_settings: dict, strategy) -> None:
+    """ValueError naming ``strategy.layer`` when a head learner (which caches the last stage only) is asked
+    for GradCAM maps of another layer."""
+    layer = getattr(getattr(strategy, "cam_settings", None), "layer", "layer4")
+    if model_settings.get("trainable") == "head" and layer != "layer4":
+        raise ValueError(f"strategy.layer={layer}: model.trainable=head caches the backbone's last stage only; "
+                         "use strategy.layer=layer4 or model.trainable=all")
 
 
 def _check_health(log_prefix: str, history, val_labels, full_pool: bool, tracker) -> None:

@@ -8,7 +8,6 @@ Hydra stays here; everything in ``alflow.label`` takes plain arguments.
 """
 from __future__ import annotations
 
-import functools
 import logging
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from alflow import records
 from alflow.app import CONF_DIR, compared_criteria, config_message
-from alflow.model import backbones
+from alflow.model.learner import build_learner
 from alflow.model.speed import keep_large_buffers_on_heap
 from alflow.tracking import flatten
 
@@ -50,9 +49,8 @@ def serve(cfg: DictConfig) -> None:
     loop_settings = LoopSettings(**{**OmegaConf.to_container(cfg.al, resolve=True), "state_dir": str(session_dir)},
                                  gallery_dir=str(session_dir / "gallery") if cfg.gallery_size > 0 else None,
                                  gallery_size=cfg.gallery_size)
-    backbone = backbones.resolve(cfg.model.pretrained, cfg.model.weights_path, cfg.model.get("ssl"),
-                                 dataset.images, dataset.name)
-    model_factory = functools.partial(instantiate(cfg.model), backbone_state=backbone)
+    learner = build_learner(OmegaConf.to_container(cfg.model, resolve=True), dataset.images, None, dataset.name,
+                            cfg.seed)
     store = LabelStore(session_dir / "labels.sqlite3")
     tracker = instantiate(cfg.tracking, run_name=f"label-{dataset.name}-{Path(settings.session_dir).name}",
                           out_dir=session_dir / "mlflow", run_id=store.meta("mlflow_run_id"),
@@ -61,8 +59,9 @@ def serve(cfg: DictConfig) -> None:
     if not tracker.resumed:
         tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
         store.set_meta("mlflow_run_id", tracker.run_id)
-    session = LabelSession(dataset, root, strategy, model_factory, train, loop_settings, stopping,
-                           compared_criteria(), settings, listeners=[tracker], tracker=tracker)
+    session = LabelSession(dataset, root, strategy, learner.model_factory, train, loop_settings, stopping,
+                           compared_criteria(), settings, listeners=[tracker], tracker=tracker,
+                           features=learner.features)
     try:
         serve_page(session)
     finally:

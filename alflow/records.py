@@ -164,6 +164,9 @@ TAG_SWEEP = "sweep"  # the Hydra sweep folder a job ran in ("" for a single job)
 TAG_SSL_PRETRAINING = "ssl_pretraining"  # "simclr: 320/320 steps (20 epochs), 7.3 min"
 TAG_SSL_MINUTES = "ssl_minutes"          # the pretraining's own wall-clock minutes
 TAG_SSL_CACHE = "ssl_cache"              # its cache file ("" without a cache)
+# model.trainable=head: the frozen backbone's features of every image, computed once (alflow.model.features)
+TAG_FEATURE_SECONDS = "feature_pass_seconds"  # the one forward pass's wall-clock seconds (perhaps in another job)
+TAG_FEATURE_CACHE = "feature_cache"            # "computed" or "reused", and the cache file
 
 # MLflow 3 opens an experiment in the view of its kind (experiment tag ``mlflow.experimentKind``):
 # alflow's are classic model training. (MLflow 3.17's UI follows its global GenAI / Model training

@@ -1,13 +1,13 @@
 """Time to next batch of ``alflow label``, and the first render of a batch in a browser.
 
-Starts ``alflow label`` on a pool (default: elpv, 2,624 cells at 64 px; ``--synthetic N`` writes N
+Starts ``alflow label`` on a pool (default: elpv, 2,624 cells at 128 px; ``--synthetic N`` writes N
 PNGs instead), then plays the inspector through the HTTP API for ``--rounds`` rounds: label the open
 batch (a seeded random answer, about 30 % defects), submit, and time until the next batch is open
 (what the page's 1 s status poll waits for). The first render is chromium's load of ``/?tab=...``
 with its ``al.batch_size`` images (navigation start to the load event; selenium, when installed).
 Prints one JSON line. The machine's CPU may be shared: rerun before trusting a single number.
 
-    python benchmarks/label_latency.py                       # elpv, 64 px, batches of 32, 6 rounds
+    python benchmarks/label_latency.py                       # elpv, 128 px, batches of 32, 6 rounds
     python benchmarks/label_latency.py --synthetic 2600 --rounds 4
 """
 from __future__ import annotations
@@ -87,7 +87,7 @@ def first_render(url: str) -> tuple[float | None, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--synthetic", type=int, default=0, help="a synthetic folder of this many PNGs, not elpv")
-    parser.add_argument("--size", type=int, default=64, help="dataset.image_size")
+    parser.add_argument("--size", type=int, default=128, help="dataset.image_size")
     parser.add_argument("--batch", type=int, default=32, help="al.batch_size")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("overrides", nargs="*", help="more alflow label overrides")

@@ -2,7 +2,7 @@
 
 For one fold (k=10, seed 0) of ``dataset=elpv`` at 64 px: each method in ``--methods`` is
 pretrained on the fold's pool images (no labels; ``model.ssl`` defaults from
-``conf/model/resnet18.yaml``, overridden by the flags; the same cache entry as a job's, so a
+``conf/model/default.yaml``, overridden by the flags; the same cache entry as a job's, so a
 probe after a sweep pretrains nothing; minutes are the pretraining's own), then the frozen
 backbone's 512-d penultimate embeddings (eval mode) of pool, validation and test images feed an
 L2-regularised logistic regression (scikit-learn) trained on the pool's labels; its C is chosen
@@ -31,7 +31,7 @@ from alflow.data import KFold
 from alflow.model import build_resnet18, normalize
 from alflow.model.backbones import PretrainingRecord, imagenet_state, resolve_with_record
 
-CONF = Path(__file__).resolve().parent.parent / "conf" / "model" / "resnet18.yaml"
+CONF = Path(__file__).resolve().parent.parent / "conf" / "model" / "default.yaml"
 C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
 
 

@@ -12,6 +12,9 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
 REPO = Path(__file__).resolve().parent.parent
+# The paper's learner, fine-tuned whole (model.trainable=all): for tests of what only it has (an optimizer that
+# can diverge) or that need a round to last seconds (a signal sent mid-round); the default head takes milliseconds.
+FINE_TUNED = ["model.trainable=all", "model.backbone=resnet18", "model.pretrained=none"]
 
 
 def loop_settings(**overrides):
@@ -102,10 +105,22 @@ def stopping_criterion(name: str, **overrides):
 
 
 def classifier(**overrides):
-    """A DefectClassifier with conf/model/resnet18.yaml's values, ``overrides`` on top."""
+    """A DefectClassifier (the fine-tuned ResNet-18 from random weights: model.trainable=all) with
+    conf/model/default.yaml's other values, ``overrides`` on top."""
     from alflow.model import DefectClassifier
 
-    return DefectClassifier(**group_defaults("model", "resnet18", **overrides))
+    return DefectClassifier(**group_defaults("model", "default", **{
+        "backbone": "resnet18", "pretrained": "none", "trainable": "all", **overrides}))
+
+
+def head_learner(dataset, backbone="efficientnet_lite0", pretrained="imagenet", **overrides):
+    """``alflow.model.learner.build_learner`` at conf/model/default.yaml's values (the head learner on
+    ``backbone``), ``overrides`` on top; the features are cached in $ALFLOW_CACHE_DIR."""
+    from alflow.model.learner import build_learner
+
+    settings = group_defaults("model", "default", backbone=backbone, pretrained=pretrained, trainable="head",
+                              **overrides)
+    return build_learner(settings, dataset.images, None, dataset.name)
 
 
 def plain_classifier():
@@ -118,6 +133,13 @@ def train_settings(**overrides):
     from alflow.loop import TrainSettings
 
     return TrainSettings(**group_defaults("trainer", "default", **overrides))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """What jobs cache by default (decoded images, SSL backbones, backbone features) goes to one folder of
+    the test session, never ~/.cache; a test that needs its own sets ALFLOW_CACHE_DIR itself."""
+    os.environ["ALFLOW_CACHE_DIR"] = str(tmp_path_factory.mktemp("alflow-cache"))
 
 
 @pytest.fixture

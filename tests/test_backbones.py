@@ -27,7 +27,7 @@ OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1
 
 def ssl_config(cache_dir, **over) -> dict:
     """The YAML's model.ssl with a budget of seconds: 1 epoch of 3 steps of 8 images at 32 px."""
-    conf = OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "model" / "resnet18.yaml").ssl)
+    conf = OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "model" / "default.yaml").ssl)
     return {**conf, "epochs": 1, "batch_size": 8, "cache_dir": None if cache_dir is None else str(cache_dir), **over}
 
 
@@ -89,8 +89,9 @@ def test_imagenet_with_weights_path_reads_the_file_and_downloads_nothing(offline
 
 def test_cli_imagenet_offline_exits_non_zero_naming_weights_path(tmp_path):
     env = {**os.environ, **OFFLINE, "TORCH_HOME": str(tmp_path / "torch"), "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "alflow", "experiment=smoke", "model.pretrained=imagenet",
-                           f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"], cwd=tmp_path, env=env,
+    proc = subprocess.run([sys.executable, "-m", "alflow", "experiment=smoke", "model.backbone=resnet18",
+                           "model.pretrained=imagenet", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"],
+                          cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0
     assert "model.weights_path" in proc.stderr
@@ -179,7 +180,7 @@ def test_job_pretrains_on_exactly_the_pool_images(tmp_path, monkeypatch):
     class Stop(Exception):
         pass
 
-    def spy(images, settings, init_state=None, name="ssl"):
+    def spy(images, settings, init_state=None, name="ssl", backbone="resnet18"):
         seen["images"] = images.clone()
         raise Stop
 
@@ -247,7 +248,7 @@ def test_two_jobs_started_together_pretrain_once(tmp_path):
         procs = [subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=open(log, "w"),
                                   stderr=subprocess.STDOUT) for log in logs]
         deadline = time.monotonic() + 300
-        while not all("waiting for another job's pretraining" in log.read_text() for log in logs):
+        while not all("waiting for another job computing" in log.read_text() for log in logs):
             assert time.monotonic() < deadline and all(p.poll() is None for p in procs), \
                 [log.read_text()[-2000:] for log in logs]
             time.sleep(0.5)
@@ -285,7 +286,7 @@ def test_cli_second_ssl_job_of_the_same_fold_reuses_the_pretraining(tmp_path):
     assert len(runs) == 2
     assert {r.data.tags.get("ssl_cache") for r in runs} == {str(cache_file)}
     assert all(r.data.tags["ssl_pretraining"].startswith("simclr: ") for r in runs)
-    # ... and the learner table (README, "Choosing the defaults") reads its SSL minutes from there
+    # ... and the learner table (README, "The learner, measured on real images") reads its SSL minutes from there
     (experiment,) = {client.get_experiment(r.info.experiment_id).name for r in runs}
     table = subprocess.run([sys.executable, str(REPO / "benchmarks" / "learning_table.py"), "--tracking-uri",
                             f"sqlite:///{tmp_path / 'mlflow.db'}", "--experiments", experiment],

@@ -3,7 +3,7 @@ import socket
 import time
 
 import pytest
-from conftest import run_alflow
+from conftest import FINE_TUNED, run_alflow
 from mlflow.tracking import MlflowClient
 
 
@@ -35,7 +35,7 @@ def test_unreachable_server_fails_fast_naming_the_uri(tmp_path):
 
 def test_a_diverged_model_fails_the_job_instead_of_reporting_a_plausible_auroc(tmp_path, tracking_uri):
     # issue 14 case 1: SGD at lr 1e8 blows the weights up in the first round
-    proc = run_alflow(["experiment=smoke", "strategy=gradcam_avg", "model.optimizer=sgd", "model.lr=1e8",
+    proc = run_alflow(["experiment=smoke", "strategy=gradcam_avg", *FINE_TUNED, "model.optimizer=sgd", "model.lr=1e8",
                        "al.max_rounds=3", "gallery_size=0", f"tracking.uri={tracking_uri}"], cwd=tmp_path)
     assert proc.returncode != 0
     assert "round 1: non-finite" in proc.stderr  # the loss, the weights or the probabilities, whichever breaks first

@@ -5,7 +5,7 @@ import torch
 
 from alflow.loop import auroc, score_images, train_round
 from alflow.model import build_resnet18
-from conftest import classifier, train_settings
+from conftest import REPO, classifier, train_settings
 
 
 def test_training_fits_a_small_labeled_set(tiny_dataset):
@@ -257,3 +257,27 @@ def test_paired_batches_keep_the_plain_batches_and_their_count():
             assert p == q or (len(q) == 1 and p[-1] == q[0])
     assert list(PairedBatchSampler(range(1), 16, False)) == [[0, 0]]
     assert list(PairedBatchSampler(range(3), 2, False)) == [[0, 1], [1, 2]]
+
+
+def test_the_default_augmentation_keeps_what_identifies_a_defect_in_any_kind_of_part():
+    """model.augment's default must not break data of another kind than elpv's square cells: parts photographed
+    non-square and stretched to a square (a 90° turn would stand them across), defects at an edge (a shift
+    could push them out), defects that are a brightness change (a jitter could erase them). Every output
+    image is one of the input's flips: same grey levels, same axes."""
+    from omegaconf import OmegaConf
+
+    from alflow.model.augment import augment
+
+    preset = OmegaConf.load(REPO / "conf" / "model" / "default.yaml").augment
+    g = torch.Generator().manual_seed(0)
+    strip = torch.zeros(16, 3, 32, 32, dtype=torch.uint8)
+    strip[:, :, 12:20, :] = 120  # a wide part stretched to a square: a horizontal band
+    strip[:, :, 12:20, 0] = 250  # a defect at the part's left edge
+    strip[:8, :, 14:18, 10:20] += 30  # a defect that is only a brightness change, in half the images
+    strip += torch.randint(0, 5, strip.shape, dtype=torch.uint8, generator=g)
+    for seed in range(20):
+        torch.manual_seed(seed)
+        out = augment(strip, preset)
+        for original, image in zip(strip, out):
+            flips = [original, original.flip(-1), original.flip(-2), original.flip(-1).flip(-2)]
+            assert any(torch.equal(image, f) for f in flips), f"{preset} changed more than a flip (seed {seed})"

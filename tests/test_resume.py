@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from conftest import checkout_env, loop_settings, plain_classifier, run_alflow, train_settings
+from conftest import FINE_TUNED, checkout_env, loop_settings, plain_classifier, run_alflow, train_settings
 from conftest import strategy as make
 from mlflow.tracking import MlflowClient
 
@@ -41,6 +41,32 @@ def test_restored_loop_repeats_the_uninterrupted_one(tiny_dataset, tmp_path):
     assert [r.val_auroc for r in resumed.history] == [r.val_auroc for r in whole.history]
 
 
+@pytest.mark.parametrize("strategy", ["gradcam_avg", "uncertainty"])
+def test_a_restored_head_learner_repeats_the_uninterrupted_one(tmp_path, strategy):
+    """The default learner (a head on cached features): the head's weights and standardisation are the state."""
+    from conftest import head_learner, synthetic_dataset
+
+    dataset = synthetic_dataset(n_images=120, image_size=64, defect_fraction=0.25, seed=0)
+    learner = head_learner(dataset)
+    split = KFold(k=5, index=0, seed=0).split(dataset.labels)
+
+    def loop(state_path):
+        return AcquisitionLoop(dataset, split, make(strategy, image_size=64) if strategy == "gradcam_avg"
+                               else make(strategy), learner.model_factory, TRAIN, loop_settings(batch_size=16),
+                               state_path=state_path, features=learner.features)
+
+    whole = loop(None)
+    whole.run()
+    first = loop(tmp_path / "state.pt")
+    first.step()
+    first.step()
+    resumed = loop(tmp_path / "state.pt")
+    resumed.restore(load_state(tmp_path / "state.pt"))
+    resumed.run()
+    assert [(r.round, r.index) for r in resumed.rows] == [(r.round, r.index) for r in whole.rows]
+    assert [r.test_auroc for r in resumed.history] == [r.test_auroc for r in whole.history]
+
+
 def test_a_state_from_another_pool_is_refused(tiny_dataset, tmp_path):
     loop = make_loop(tiny_dataset, tmp_path / "s.pt")
     loop.step()
@@ -61,7 +87,8 @@ def selection(client, run_id, dest):
 
 @pytest.mark.slow
 def test_sigkill_mid_round_then_rerun_equals_an_uninterrupted_run(tmp_path):
-    job = ["experiment=smoke", "strategy=gradcam_avg", "gallery_size=0", "analysis.batch_retrain=false"]
+    # the fine-tuned learner: its rounds last seconds, so the kill lands mid-round
+    job = ["experiment=smoke", *FINE_TUNED, "strategy=gradcam_avg", "gallery_size=0", "analysis.batch_retrain=false"]
     killed_uri, clean_uri = f"sqlite:///{tmp_path / 'killed.db'}", f"sqlite:///{tmp_path / 'clean.db'}"
 
     proc = subprocess.Popen([sys.executable, "-m", "alflow", *job, f"tracking.uri={killed_uri}"], cwd=tmp_path,

@@ -5,7 +5,7 @@ import sys
 import time
 
 import pytest
-from conftest import checkout_env, run_alflow
+from conftest import FINE_TUNED, checkout_env, run_alflow
 from mlflow.tracking import MlflowClient
 
 
@@ -31,8 +31,8 @@ def _terminate_after_first_round(proc) -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize("sweep", [False, True])
 def test_sigterm_is_not_success_and_the_rerun_resumes(tmp_path, tracking_uri, sweep):
-    job = ["experiment=smoke", "strategy=random", "fold.index=0", "al.max_rounds=4", "gallery_size=0",
-           "analysis.batch_retrain=false", f"tracking.uri={tracking_uri}"]
+    job = ["experiment=smoke", *FINE_TUNED, "strategy=random", "fold.index=0", "al.max_rounds=4", "gallery_size=0",
+           "analysis.batch_retrain=false", f"tracking.uri={tracking_uri}"]  # rounds of seconds: a signal lands mid-job
     args = (["-m"] if sweep else []) + job
     proc = _start(args, tmp_path)
     output = _terminate_after_first_round(proc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from alflow.loop import AcquisitionLoop, GroundTruthOracle, auroc, fit
+from alflow.loop import AcquisitionLoop, GroundTruthOracle, auroc
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,7 @@ def retrain_batch(loop: AcquisitionLoop, upto_round: int, epochs: int) -> BatchR
     model = loop.fresh_model()
     # epochs decide here: a round's step cap (trainer.max_steps) bounds a round's time, not this one-off fit
     budget = replace(loop.train, epochs=max(epochs, loop.train.epochs), max_steps=None)
-    images = loop.dataset.images[indices]
-    fit(model, images, loop.pool.labels_of(indices), budget, loop.seeds.batch_retrain(), images, loop.device)
+    loop.train_model(model, indices, loop.seeds.batch_retrain(), budget, calibration=indices)
     val_probs, test_probs = loop.predict_val_test(loop.new_version(model))
     truth = loop.oracle if isinstance(loop.oracle, GroundTruthOracle) else None
     return BatchResult(n_labeled=len(indices),

@@ -28,8 +28,9 @@ LOSS_RATIO = 0.95
 LOSS_NEEDS_SE = 4  # a flat loss is a symptom only below 0.5 + this many standard errors of validation AUROC
 MIN_ROUNDS = 3
 WEAK_REFERENCE = 0.8
-ADVICE = ("train longer (trainer.epochs, trainer.max_steps), keep al.replay=true, start from a pretrained "
-          "backbone (model.pretrained=ssl, or imagenet / model.weights_path), or use a larger dataset.image_size")
+ADVICE = ("start from a pretrained backbone (model.pretrained=imagenet, ssl, or model.weights_path), use a larger "
+          "dataset.image_size, keep al.replay=true; with model.trainable=head try another model.head.c (or "
+          "model.head.c_grid); with model.trainable=all train longer (trainer.epochs, trainer.max_steps)")
 
 
 def auroc_standard_error(auroc: float, n_pos: int, n_neg: int) -> float:

@@ -112,13 +112,14 @@ class LabelSession:
     ``strategy``, ``model_factory``, ``train``, ``loop_settings`` and ``stopping`` are an experiment's;
     ``criteria`` are the stopping criteria whose verdicts the status panel shows; ``listeners`` (e.g.
     the MLflow run) are told of every round; ``tracker`` (an ``alflow.tracking.MlflowRun``, optional) also
-    gets the session's own metrics (``label/*``). ValueError for a dataset not read from files.
+    gets the session's own metrics (``label/*``); ``features``: a head learner's cached backbone features
+    (``alflow.model.learner.Learner.features``). ValueError for a dataset not read from files.
     """
 
     def __init__(self, dataset: InspectionDataset, root: str | Path, strategy: Strategy,
                  model_factory: Callable, train: TrainSettings, loop_settings: LoopSettings,
                  stopping: StoppingCriterion, criteria: Mapping[str, StoppingCriterion], settings: LabelSettings,
-                 listeners: Sequence = (), tracker=None):
+                 listeners: Sequence = (), tracker=None, features=None):
         if not dataset.files:
             raise ValueError(f"dataset {dataset.name!r} is not read from image files: a session labels files "
                              "(use dataset=folder dataset.root=DIR, or elpv, ksdd, ksdd2)")
@@ -136,6 +137,7 @@ class LabelSession:
         self.dataset = InspectionDataset(dataset.name, dataset.images, torch.zeros(len(dataset), dtype=torch.int64),
                                          list(self.paths), files=list(dataset.files))
         self.strategy, self.model_factory, self.train = strategy, model_factory, train
+        self.features = features
         self.loop_settings, self.stopping, self.criteria = loop_settings, stopping, dict(criteria)
         self.listeners, self.tracker = list(listeners), tracker
         self.history: list[RoundRecord] = []
@@ -229,7 +231,7 @@ class LabelSession:
         state_path = self.dir / "loop_state.pt"
         loop = HumanLoop(self, self.dataset, split, self.strategy, self.model_factory, self.train, self.loop_settings,
                          stopping=self.stopping, oracle=HumanOracle(self), listeners=[*self.listeners, self],
-                         log_prefix="label", state_path=state_path)
+                         log_prefix="label", state_path=state_path, features=self.features)
         state = load_state(state_path)
         if state is not None:  # the pool comes from the store (_sync_pool), the model and history from the state
             loop.history, loop.rows = list(state.history), list(state.rows)

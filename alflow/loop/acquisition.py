@@ -27,11 +27,13 @@ from alflow.data import FoldSplit, InspectionDataset, Pool
 from alflow.explain import CamSettings
 from alflow.explain.gallery import save_gallery
 from alflow.loop.checkpoint import LoopState, save_state
-from alflow.loop.model_version import ModelVersion, auroc, scoring_device
+from alflow.loop.model_version import HeadVersion, ModelVersion, auroc, scoring_device
 from alflow.loop.oracle import GroundTruthOracle, Oracle, SimulatedOracle
 from alflow.loop.seeds import SeedStreams
 from alflow.loop.training import TrainSettings, train_round
 from alflow.model import DefectClassifier, recalibrate_batchnorm
+from alflow.model.features import FrozenFeatures
+from alflow.model.head import LinearHead
 from alflow.records import FULL_POOL_LEARNING, RoundRecord, SelectionRow
 from alflow.stopping import NoStopping, StoppingCriterion
 from alflow.stopping.calibration import calibrated, expected_calibration_error, fit_temperature, log_odds
@@ -95,9 +97,8 @@ def check_finite(r: int, what: str, values: torch.Tensor | float, model: DefectC
     ``values`` hold a NaN or an infinity."""
     finite = math.isfinite(values) if isinstance(values, float) else bool(torch.isfinite(values).all())
     if not finite:
-        hp = model.hparams
-        raise DivergedError(f"round {r + 1}: non-finite {what} (model.optimizer={hp.optimizer}, "
-                            f"model.lr={hp.lr}): training diverged; lower model.lr")
+        settings, fix = model.divergence_advice()
+        raise DivergedError(f"round {r + 1}: non-finite {what} ({settings}): training diverged; {fix}")
 
 
 class RoundListener(Protocol):
@@ -121,6 +122,11 @@ class AcquisitionLoop:
     names it (``model.pretrained=ssl`` gives the self-supervised embeddings TypiClust was made for;
     ``imagenet`` or a weights file also count). Without one (None) round 0 is drawn at random, and
     the log says so. ValueError when ``initial_strategy`` is missing or not the one configured.
+
+    Head learning (``model.trainable=head``): ``features`` holds the frozen backbone's cached features of
+    every dataset image and ``model_factory()`` returns a ``LinearHead``; a round then fits the head on the
+    labeled images' features and scores the pool from the cache (``HeadVersion``), without a pass over
+    the images.
     """
 
     def __init__(self, dataset: InspectionDataset, split: FoldSplit, strategy: Strategy,
@@ -128,12 +134,14 @@ class AcquisitionLoop:
                  stopping: StoppingCriterion | None = None, oracle: Oracle | None = None,
                  listeners: Sequence[RoundListener] = (), log_prefix: str = "",
                  state_path: str | Path | None = None, state_extra: dict | None = None,
-                 initial_strategy: Strategy | None = None, pretrained_backbone: str | None = None):
+                 initial_strategy: Strategy | None = None, pretrained_backbone: str | None = None,
+                 features: FrozenFeatures | None = None):
         wanted, given = settings.initial_strategy, getattr(initial_strategy, "name", None)
         if wanted != "random" and given != wanted:
             raise ValueError(f"al.initial_strategy={wanted}: pass that strategy as initial_strategy= (got {given})")
         self.initial_strategy = initial_strategy if settings.initial_strategy != "random" else None
         self.pretrained_backbone = pretrained_backbone
+        self.features = features
         self.dataset, self.split, self.strategy = dataset, split, strategy
         self.model_factory, self.train, self.settings = model_factory, train, settings
         self.stopping = stopping or NoStopping()
@@ -161,9 +169,29 @@ class AcquisitionLoop:
         torch.manual_seed(self.seeds.model_init())
         return self.model_factory()
 
-    def new_version(self, model: DefectClassifier) -> ModelVersion:
-        """``model`` as it is now, with its own scoring copy."""
+    def new_version(self, model: DefectClassifier | LinearHead) -> ModelVersion:
+        """``model`` as it is now, with its own scoring copy (a head scores from the cached features)."""
+        if isinstance(model, LinearHead):
+            if self.features is None:
+                raise ValueError("a LinearHead model needs the backbone's cached features (features=)")
+            return HeadVersion(model, self.features, self.cam_settings)
         return ModelVersion(model, self.cam_settings, self.device, self.settings.score_bf16)
+
+    def train_model(self, model: DefectClassifier | LinearHead, indices: torch.Tensor, seed: int,
+                    train: TrainSettings | None = None, calibration: torch.Tensor | None = None) -> float:
+        """Train ``model`` on the pool images ``indices`` with their revealed labels under ``train`` (default:
+        the round's budget); returns the training loss. A head fits to convergence on their cached
+        features; a network trains ``train``'s steps, then recalibrates BatchNorm over the images
+        ``calibration`` (default: every labeled image)."""
+        train = train or self.train
+        labels = self.pool.labels_of(indices)
+        if isinstance(model, LinearHead):  # model.head.c_grid chooses its regularisation on the validation fold
+            val = self.split.val
+            return model.fit(self.features.pooled[indices], labels, train.class_weighting,
+                             self.features.pooled[val], self.dataset.labels[val])
+        calibration = self.pool.labeled if calibration is None else calibration
+        return fit(model, self.dataset.images[indices], labels, train, seed, self.dataset.images[calibration],
+                   self.device)
 
     @property
     def total_rounds(self) -> int:
@@ -247,8 +275,7 @@ class AcquisitionLoop:
             model = self.fresh_model()
         on_all = self.settings.learning == "batch" or self.settings.replay
         train_idx = self.pool.labeled if on_all else selection.indices
-        loss = fit(model, self.dataset.images[train_idx], self.pool.labels_of(train_idx), self.train,
-                   self.seeds.training(r), self.dataset.images[self.pool.labeled], self.device)
+        loss = self.train_model(model, train_idx, self.seeds.training(r))
         check_finite(r, "training loss", loss, model)
         for weights in model.parameters():  # no concatenated copy of 11 M weights, one check per tensor
             check_finite(r, "model weights", weights.detach(), model)

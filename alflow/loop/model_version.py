@@ -11,9 +11,11 @@ from __future__ import annotations
 import torch
 from torchmetrics.functional.classification import binary_auroc
 
-from alflow.explain import CamSettings
+from alflow.explain import CamSettings, gradcam_closed_form, resize_and_normalize, resolve_targets
 from alflow.loop.scoring import ScoringPass
 from alflow.model import DefectClassifier
+from alflow.model.features import FrozenFeatures
+from alflow.model.head import LinearHead
 from alflow.strategies import McDropout, ModelOutputs, ScoredPool
 
 
@@ -67,6 +69,51 @@ class ModelVersion:
             self._pool_key, self._pool_scores = key, ScoredPool(unlabeled=_rows(outputs, slice(0, n)),
                                                                 labeled=_rows(outputs, slice(n, None)))
         return self._pool_scores
+
+
+class HeadVersion(ModelVersion):
+    """A ``LinearHead`` as it is now, scoring from the cached ``features`` of a frozen backbone
+    (``model.trainable=head``): no pass over the images. ``images`` arguments are read for their side
+    only (the GradCAM maps are upsampled to it); row i of ``features`` is dataset image i.
+
+    Probabilities are the head's on the pooled features, embeddings the standardised pooled features
+    the head reads, GradCAM maps the closed form (``alflow.explain.gradcam``) of the cached last-stage
+    maps with the head's channel weights ``LinearHead.cam_weight`` (equal to Captum's ``LayerGradCam`` on
+    backbone + head: ``tests/test_head.py``), and MC dropout the head's under dropout masks on its input.
+    """
+
+    def __init__(self, model: LinearHead, features: FrozenFeatures, cam_settings: CamSettings):
+        self.model, self.features, self.cam_settings = model, features, cam_settings
+        self._pool_key: tuple | None = None
+        self._pool_scores: ScoredPool | None = None
+
+    @torch.inference_mode()
+    def score(self, images: torch.Tensor, indices: torch.Tensor, needs: frozenset[str],
+              batch_size: int = 256, mc_dropout: McDropout | None = None) -> ModelOutputs:
+        head = self.model
+        z = head.standardize(self.features.pooled[indices])
+        logits = head.fc(z)
+        cams = mc_probs = None
+        if "cams" in needs:
+            # the last stage's columns of the head: the rest of the embedding comes from an earlier stage,
+            # upstream of the maps, so the logit's gradient with respect to the maps holds no term of it
+            weight, settings = head.cam_weight()[:, :self.features.maps.shape[1]], self.cam_settings
+            targets = resolve_targets(settings.target, logits)
+            parts = []
+            for first in range(0, len(indices), batch_size):  # float32 maps of a whole pool would be 100s of MB
+                chunk = indices[first:first + batch_size]
+                raw = gradcam_closed_form(self.features.maps[chunk].float(), weight,
+                                          targets[first:first + batch_size], settings.relu)
+                parts.append(resize_and_normalize(raw, settings.map_size, images.shape[-1], settings.normalize))
+            side = settings.map_size or images.shape[-1]
+            cams = torch.cat(parts) if parts else torch.empty(0, 1, side, side)
+        if "mc_probs" in needs:
+            if mc_dropout is None:
+                raise ValueError("MC-dropout probabilities (mc_probs) were asked for without McDropout settings")
+            masks = mc_dropout.masks(z.shape[1])
+            mc_probs = head.fc(z[None] * masks[:, None, :]).softmax(dim=-1)
+        return ModelOutputs(indices=indices, probs=logits.softmax(dim=1), cams=cams, mc_probs=mc_probs,
+                            embeddings=z if "embeddings" in needs else None)
 
 
 def _rows(outputs: ModelOutputs, rows: slice) -> ModelOutputs:

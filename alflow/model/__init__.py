@@ -1,4 +1,7 @@
-"""The ResNet-18 defect classifier."""
-from alflow.model.classifier import DefectClassifier, build_resnet18, normalize, recalibrate_batchnorm
+"""The defect classifier: ResNet-18 or EfficientNet-Lite0, fine-tuned whole or as a head on frozen features."""
+from alflow.model.classifier import (
+    BACKBONES, TRAINABLE, DefectClassifier, build_net, build_resnet18, feature_maps, normalize, recalibrate_batchnorm,
+)
 
-__all__ = ["DefectClassifier", "build_resnet18", "normalize", "recalibrate_batchnorm"]
+__all__ = ["BACKBONES", "TRAINABLE", "DefectClassifier", "build_net", "build_resnet18", "feature_maps", "normalize",
+           "recalibrate_batchnorm"]

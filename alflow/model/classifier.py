@@ -1,4 +1,4 @@
-"""The LightningModule: ResNet-18 with a 2-class head and (class-weighted) cross-entropy."""
+"""The LightningModule: ResNet-18 (or EfficientNet-Lite0) with a 2-class head and (class-weighted) cross-entropy."""
 from __future__ import annotations
 
 import math
@@ -10,6 +10,8 @@ import torch.nn.functional as F
 import torchvision
 
 from alflow.model.augment import augment, check_preset
+from alflow.model.efficientnet import EfficientNetLite0
+from alflow.model.efficientnet import load_backbone as load_efficientnet_backbone
 
 # ImageNet statistics: harmless for random init, and right for user-supplied pretrained weights.
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -63,11 +65,56 @@ def build_resnet18(num_classes: int = 2, weights_path: str | None = None,
     return net
 
 
+BACKBONES = ("resnet18", "efficientnet_lite0")
+TRAINABLE = ("all", "head")
+
+
+def check_backbone(backbone: str) -> None:
+    """Raises ValueError naming ``model.backbone`` and its allowed values for anything else."""
+    if backbone not in BACKBONES:
+        raise ValueError(f"model.backbone must be one of {'|'.join(BACKBONES)}, got {backbone!r}")
+
+
+def build_net(backbone: str = "resnet18", num_classes: int = 2, weights_path: str | None = None,
+              backbone_state: dict[str, torch.Tensor] | None = None) -> torch.nn.Module:
+    """``model.backbone``'s network with a fresh ``num_classes`` head: a torchvision ResNet-18 or
+    ``EfficientNetLite0``, both with ``layer4`` (last stage), ``avgpool`` and ``fc``. The backbone is random,
+    or ``backbone_state``, or read from the local file ``weights_path``. Raises ValueError for an unknown
+    ``backbone`` or weights that do not fit it, FileNotFoundError for a missing ``weights_path``."""
+    check_backbone(backbone)
+    if backbone == "resnet18":
+        return build_resnet18(num_classes, weights_path, backbone_state)
+    net = EfficientNetLite0(num_classes)
+    if backbone_state is not None:
+        load_efficientnet_backbone(net, backbone_state, "the resolved backbone (model.pretrained)")
+    elif weights_path:
+        load_efficientnet_backbone(net, read_backbone_file(weights_path), f"model.weights_path {weights_path}")
+    return net
+
+
+def feature_maps(net: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the maps of the stage before the last, N x C' x h' x w'; the last stage's maps, N x C x h x w) of
+    ``build_net``'s ``net`` for normalised images ``x``. The last stage is what GradCAM's closed form
+    weighs (``avgpool`` then ``fc`` turn it into the network's logits); the one before it sees finer,
+    less semantic patterns (a patch brighter than its surroundings), which the head reads too
+    (``alflow.model.features``). EfficientNet-Lite0: its 6th block group (192 channels, stride 32) and
+    the 1 x 1 head convolution (1280); ResNet-18: ``layer3`` (256, stride 16) and ``layer4`` (512)."""
+    if isinstance(net, EfficientNetLite0):
+        x = x * net.input_scale + net.input_shift
+        stem, bn, blocks = net.body
+        middle = blocks[:6](bn(stem(x)))
+        return middle, net.layer4(blocks[6](middle))
+    x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
+    middle = net.layer3(net.layer2(net.layer1(x)))
+    return middle, net.layer4(middle)
+
+
 LR_SCHEDULES = ("constant", "cosine")
 
 
 class DefectClassifier(pl.LightningModule):
-    """ResNet-18 (torchvision) with a 2-class head; one round's ``fit`` trains it on uint8 images.
+    """ResNet-18 (torchvision; or ``backbone="efficientnet_lite0"``) with a 2-class head; one round's ``fit``
+    trains the whole network on uint8 images (``model.trainable=all``).
 
     Input: N x 3 x H x W uint8 images (normalised here with ImageNet statistics); output:
     N x 2 logits, class 1 = defect. Loss: cross-entropy, weighted per class by
@@ -78,15 +125,22 @@ class DefectClassifier(pl.LightningModule):
     ``alflow.model.augment``. ``backbone_state``: the starting backbone that
     ``alflow.model.backbones.resolve`` made from ``pretrained``, ``weights_path`` and ``ssl`` once
     per job (the head stays fresh); without it, ``pretrained`` must be ``none`` (``weights_path``
-    is then read here). Defaults live in ``conf/model/resnet18.yaml``. Raises ValueError naming
-    ``model.optimizer``, ``model.lr_schedule``, ``model.augment`` or ``model.pretrained``.
+    is then read here). ``trainable``, ``head`` and ``cache_dir`` belong to the head learner
+    (``alflow.model.learner``): this class is the ``all`` one. Defaults live in ``conf/model/default.yaml``.
+    Raises ValueError naming ``model.optimizer``, ``model.lr_schedule``, ``model.augment``,
+    ``model.backbone``, ``model.trainable`` or ``model.pretrained``.
     """
 
     def __init__(self, optimizer: str, lr: float, weight_decay: float, momentum: float,
                  weights_path: str | None, augment: str | bool, lr_schedule: str, warmup_fraction: float,
                  pretrained: str = "none", ssl: dict | None = None,
-                 backbone_state: dict[str, torch.Tensor] | None = None):
+                 backbone_state: dict[str, torch.Tensor] | None = None, backbone: str = "resnet18",
+                 trainable: str = "all", head: dict | None = None, cache_dir: str | None = None):
         super().__init__()
+        check_backbone(backbone)
+        if trainable != "all":
+            raise ValueError(f"model.trainable={trainable}: DefectClassifier fine-tunes the whole network "
+                             "(model.trainable=all); alflow.model.learner.build_learner builds the others")
         if optimizer not in ("adam", "adamw", "sgd"):
             raise ValueError(f"model.optimizer must be one of adam, adamw, sgd; got {optimizer!r}")
         if lr_schedule not in LR_SCHEDULES:
@@ -99,12 +153,16 @@ class DefectClassifier(pl.LightningModule):
                              "alflow.model.backbones.resolve(...) and pass it as backbone_state= "
                              "(python -m alflow does this)")
         self.save_hyperparameters(ignore=["backbone_state"])
-        self.net = build_resnet18(2, weights_path, backbone_state)
+        self.net = build_net(backbone, 2, weights_path, backbone_state)
         self.class_weights: torch.Tensor | None = None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits (N x 2) for uint8 images (N x 3 x H x W)."""
         return self.net(normalize(images))
+
+    def divergence_advice(self) -> tuple[str, str]:
+        """(the settings in force, what to change) when training diverges (``alflow.loop.DivergedError``)."""
+        return f"model.optimizer={self.hparams.optimizer}, model.lr={self.hparams.lr}", "lower model.lr"
 
     def training_step(self, batch, batch_idx):
         images, labels = batch

@@ -1,4 +1,5 @@
-"""Caches a self-supervised pretraining on disk, computed once even by parallel jobs.
+"""Caches a self-supervised pretraining (and, through ``cached``, a frozen backbone's features:
+``alflow.model.features``) on disk, computed once even by parallel jobs.
 
 One ``torch.save`` file per (images, settings): ``{name}-ssl-{method}-{key[:24]}.pt`` in the
 cache folder, holding the backbone state dict, the key and how the run went (epochs, steps,
@@ -65,7 +66,7 @@ def _read(cache_file: Path, key: str) -> dict | None:
             raise ValueError("its key differs")
         return payload
     except Exception as exc:  # noqa: BLE001 - a damaged or foreign file is computed again
-        log.warning("ignoring unreadable pretraining cache %s (%s); pretraining again", cache_file, exc)
+        log.warning("ignoring unreadable cache file %s (%s); computing it again", cache_file, exc)
         return None
 
 
@@ -75,7 +76,7 @@ def _write(cache_file: Path, payload: dict) -> None:
         torch.save(payload, tmp)
         os.replace(tmp, cache_file)  # atomic: a concurrent reader sees the old file or the new
     except OSError as exc:
-        log.warning("could not write the pretraining cache %s (%s); continuing without it", cache_file, exc)
+        log.warning("could not write the cache file %s (%s); continuing without it", cache_file, exc)
         tmp.unlink(missing_ok=True)
 
 
@@ -95,7 +96,7 @@ def cached(cache_dir: str | os.PathLike | None, stem: str, key: str,
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            log.info("waiting for another job's pretraining (lock %s.lock)", cache_file)
+            log.info("waiting for another job computing %s (lock %s.lock)", stem, cache_file)
             fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             payload = _read(cache_file, key)

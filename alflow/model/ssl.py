@@ -30,7 +30,7 @@ from lightly.utils.scheduler import cosine_schedule
 from torch import nn
 from tqdm import tqdm
 
-from alflow.model.classifier import build_resnet18, load_backbone
+from alflow.model.classifier import build_net
 from alflow.model.ssl_views import random_view
 
 log = logging.getLogger("alflow")
@@ -41,7 +41,7 @@ FEATURES = 512  # ResNet-18's penultimate width
 
 @dataclass(frozen=True)
 class SSLSettings:
-    """``model.ssl.*``; the defaults live in ``conf/model/resnet18.yaml``.
+    """``model.ssl.*``; the defaults live in ``conf/model/default.yaml``.
 
     ``epochs``: passes over the images (each image gives two views a pass); ``batch_size``:
     images a step; ``lr``: AdamW's peak learning rate, decayed to 0 by a cosine over the run's
@@ -99,10 +99,10 @@ class PretrainResult:
 
 
 class _SimCLR(nn.Module):
-    def __init__(self, backbone: nn.Module, temperature: float):
+    def __init__(self, backbone: nn.Module, temperature: float, features: int = FEATURES):
         super().__init__()
         self.backbone = backbone
-        self.head = SimCLRProjectionHead(FEATURES, FEATURES, 128)
+        self.head = SimCLRProjectionHead(features, features, 128)
         self.criterion = NTXentLoss(temperature=temperature)
 
     def loss(self, v1: torch.Tensor, v2: torch.Tensor, progress: float) -> torch.Tensor:
@@ -111,10 +111,10 @@ class _SimCLR(nn.Module):
 
 class _BYOL(nn.Module):
     # BYOL's 4096-wide heads are sized for ImageNet; 1024 keeps a CPU step cheap at 512 features.
-    def __init__(self, backbone: nn.Module):
+    def __init__(self, backbone: nn.Module, features: int = FEATURES):
         super().__init__()
         self.backbone = backbone
-        self.projection = BYOLProjectionHead(FEATURES, 1024, 256)
+        self.projection = BYOLProjectionHead(features, 1024, 256)
         self.prediction = BYOLPredictionHead(256, 1024, 256)
         self.backbone_momentum = copy.deepcopy(backbone)
         self.projection_momentum = copy.deepcopy(self.projection)
@@ -154,8 +154,9 @@ def planned_steps(n_images: int, settings: SSLSettings) -> int:
 
 
 def pretrain(images: torch.Tensor, settings: SSLSettings, init_state: dict | None = None,
-             name: str = "ssl") -> PretrainResult:
-    """Pretrain a ResNet-18 backbone on ``images`` (N x 3 x H x W uint8, N >= 2) without labels.
+             name: str = "ssl", backbone: str = "resnet18") -> PretrainResult:
+    """Pretrain a ``backbone`` (``model.backbone``: ResNet-18 by default) on ``images`` (N x 3 x H x W uint8,
+    N >= 2) without labels.
 
     Starts from a random initialisation seeded by ``settings.seed``, or from ``init_state`` (a
     backbone state dict) when given. Runs ``settings.epochs`` passes of shuffled batches
@@ -176,11 +177,11 @@ def pretrain(images: torch.Tensor, settings: SSLSettings, init_state: dict | Non
     device = _device()
 
     torch.manual_seed(settings.seed)  # the backbone's and heads' initialisation
-    net = build_resnet18(2)
-    if init_state is not None:
-        load_backbone(net, init_state, "model.weights_path")
+    net = build_net(backbone, 2, backbone_state=init_state)
+    width = net.fc.in_features
     net.fc = nn.Identity()
-    model = (_SimCLR(net, settings.temperature) if settings.method == "simclr" else _BYOL(net)).to(device)
+    model = (_SimCLR(net, settings.temperature, width) if settings.method == "simclr"
+             else _BYOL(net, width)).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=1e-4)
     gen = torch.Generator().manual_seed(settings.seed)

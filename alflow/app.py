@@ -127,7 +127,7 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
         stopping = instantiate(cfg.stopping)
         model_settings = OmegaConf.to_container(cfg.model, resolve=True)
         check_model_settings(model_settings)
-        check_head_layer(model_settings, strategy)
+        check_cam_layer(model_settings, strategy)
         train = instantiate(cfg.trainer)
         settings = LoopSettings(**OmegaConf.to_container(cfg.al, resolve=True),
                                 gallery_dir=str(Path(out_dir) / "gallery") if cfg.gallery_size > 0 else None,
@@ -218,13 +218,19 @@ def cold_start_strategy(name: str, strategy):
     return instantiate(OmegaConf.load(Path(CONF_DIR) / "strategy" / f"{name}.yaml"))
 
 
-def check_head_layer(model_settings: dict, strategy) -> None:
-    """ValueError naming ``strategy.layer`` when a head learner (which caches the last stage only) is asked
-    for GradCAM maps of another layer."""
+def check_cam_layer(model_settings: dict, strategy) -> None:
+    """ValueError naming ``strategy.layer`` when the learner cannot give GradCAM maps of that layer: a head
+    learner caches the backbone's last stage only, and EfficientNet-Lite0 names only its last stage
+    (``layer4``, as ResNet's)."""
     layer = getattr(getattr(strategy, "cam_settings", None), "layer", "layer4")
-    if model_settings.get("trainable") == "head" and layer != "layer4":
+    if layer == "layer4":
+        return
+    if model_settings.get("trainable") == "head":
         raise ValueError(f"strategy.layer={layer}: model.trainable=head caches the backbone's last stage only; "
                          "use strategy.layer=layer4 or model.trainable=all")
+    if model_settings.get("backbone") == "efficientnet_lite0":
+        raise ValueError(f"strategy.layer={layer}: model.backbone=efficientnet_lite0 has GradCAM on its last stage "
+                         "only (strategy.layer=layer4); other layers need model.backbone=resnet18")
 
 
 def _check_health(log_prefix: str, history, val_labels, full_pool: bool, tracker) -> None:

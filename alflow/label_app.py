@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from alflow import records
-from alflow.app import CONF_DIR, compared_criteria, config_message
+from alflow.app import CONF_DIR, check_cam_layer, compared_criteria, config_message
 from alflow.model.learner import build_learner
 from alflow.model.speed import keep_large_buffers_on_heap
 from alflow.tracking import flatten
@@ -49,8 +49,9 @@ def serve(cfg: DictConfig) -> None:
     loop_settings = LoopSettings(**{**OmegaConf.to_container(cfg.al, resolve=True), "state_dir": str(session_dir)},
                                  gallery_dir=str(session_dir / "gallery") if cfg.gallery_size > 0 else None,
                                  gallery_size=cfg.gallery_size)
-    learner = build_learner(OmegaConf.to_container(cfg.model, resolve=True), dataset.images, None, dataset.name,
-                            cfg.seed)
+    model_settings = OmegaConf.to_container(cfg.model, resolve=True)
+    check_cam_layer(model_settings, strategy)
+    learner = build_learner(model_settings, dataset.images, None, dataset.name, cfg.seed)
     store = LabelStore(session_dir / "labels.sqlite3")
     tracker = instantiate(cfg.tracking, run_name=f"label-{dataset.name}-{Path(settings.session_dir).name}",
                           out_dir=session_dir / "mlflow", run_id=store.meta("mlflow_run_id"),

@@ -78,7 +78,7 @@ def main() -> None:
         result["feature_pass_s"] = round(time.perf_counter() - start, 2)
         for name in args.strategies:
             result[f"head_round_s_{name}"] = round(
-                timed_round([*head, f"strategy={name}"], dataset, split, learner, args.labeled), 3)
+                timed_round([*head, f"strategy={name}"], dataset, split, learner, args.labeled), 4)
     if not args.skip_all:
         name = args.strategies[0]
         fine_tune = [*data, *model, "model.trainable=all", f"strategy={name}"]

@@ -294,3 +294,17 @@ def test_cli_second_ssl_job_of_the_same_fold_reuses_the_pretraining(tmp_path):
     assert table.returncode == 0, table.stderr[-3000:]
     minutes = runs[0].data.tags["ssl_minutes"]
     assert all(line.endswith(f"| {float(minutes):.3f} (n=1) |") for line in table.stdout.splitlines()[2:])
+
+
+def test_ssl_pretrains_efficientnet_lite0_into_its_own_cache_file(tmp_path, caplog):
+    caplog.set_level("INFO", logger="alflow")
+    state = backbones.resolve("ssl", None, ssl_config(tmp_path), pool(), backbone="efficientnet_lite0")
+    (cache_file,) = tmp_path.glob("*-ssl-simclr-efficientnet_lite0-*.pt")  # never a ResNet-18 pretraining's file
+    from alflow.model import build_net
+
+    net = build_net("efficientnet_lite0", 2, backbone_state=state)
+    assert torch.equal(net.layer4[0].weight, state["layer4.0.weight"])
+    torch.manual_seed(0)
+    assert not torch.equal(state["layer4.0.weight"], build_net("efficientnet_lite0", 2).state_dict()["layer4.0.weight"])
+    resnet = backbones.resolve("ssl", None, ssl_config(tmp_path), pool())
+    assert "conv1.weight" in resnet and len(list(tmp_path.glob("*-ssl-simclr-*.pt"))) == 2

@@ -83,3 +83,15 @@ def test_learning_table_reads_the_shares_of_the_pool_from_the_store(smoke_sweep)
                  "--area-up-to", str(min(thirds)))
     row = next(line for line in short.splitlines() if "| random |" in line).strip("| ").split(" | ")
     assert row[8].endswith(f"–{min(thirds)})") and row[8] != cells["random"][8]
+
+
+def test_head_round_benchmark_prints_the_ratio_of_the_rounds_it_timed():
+    out = _run("head_round.py", "--synthetic", "120", "--size", "64", "--labeled", "32", "--strategies", "random",
+               "uncertainty")
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["pool"] == 96 and result["image_size"] == 64
+    assert set(result) >= {"feature_pass_s", "head_round_s_random", "head_round_s_uncertainty", "all_round_s_random"}
+    # the ratio is the fine-tuning round over the head round of the same strategy, as printed
+    assert result["head_speedup_vs_all"] == pytest.approx(result["all_round_s_random"] / result["head_round_s_random"],
+                                                          abs=0.051)
+    assert "head_speedup_vs_all" in out.splitlines()[-2]

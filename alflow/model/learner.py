@@ -50,7 +50,7 @@ def check_model_settings(model: Mapping) -> None:
     unknown = sorted(set(head) - {"c", "c_grid", "max_iter"})
     if unknown:
         raise ValueError(f"model.head has unknown key(s) {unknown}; the keys are c, c_grid, max_iter")
-    c = head.get("c", 1.0)
+    c = head.get("c", 0.01)
     if not isinstance(c, (int, float)) or isinstance(c, bool) or not c > 0:
         raise ValueError(f"model.head.c must be a number > 0, got {c!r}")
     grid = head.get("c_grid")
@@ -73,7 +73,8 @@ def build_learner(model: Mapping, images: torch.Tensor, pool: torch.Tensor | Non
     settings = {k: v for k, v in model.items() if not str(k).startswith("_")}
     check_model_settings(settings)
     backbone, trainable = settings.get("backbone", "resnet18"), settings.get("trainable", "all")
-    pool_images = images if pool is None else images[pool]
+    # only a self-supervised pretraining reads the pool's images (a copy: 100 MB for elpv at 128 px)
+    pool_images = None if settings["pretrained"] != "ssl" else images if pool is None else images[pool]
     state, record = backbones.resolve_with_record(settings["pretrained"], settings.get("weights_path"),
                                                   settings.get("ssl"), pool_images, name, backbone)
     started_from = _started_from(settings) if state is not None else None

@@ -30,6 +30,7 @@ from alflow.data.cache import MaskSizeError
 from alflow.data.stats import split_statistics, statistics_metrics
 from alflow.analysis.health import health_message, learner_findings
 from alflow.loop import AcquisitionLoop, LoopSettings
+from alflow.loop.acquisition import DivergedError
 from alflow.loop.checkpoint import load_state
 from alflow.model.learner import build_learner, check_model_settings
 from alflow.model.speed import keep_large_buffers_on_heap
@@ -271,6 +272,10 @@ def experiment_main(cfg: DictConfig) -> float:
         # like a command-line usage error.
         print(f"alflow: {exc.kind} error: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
+    except DivergedError as exc:
+        # The run is already FAILED with the reason; the settings to change fit one line, a traceback adds nothing.
+        print(f"alflow: training error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
     except Terminated as exc:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             record_failed_job(HydraConfig.get().sweep.dir, HydraConfig.get().job.override_dirname, exc)
@@ -287,8 +292,9 @@ def _main(cfg: DictConfig) -> float:
     # it is listed for the end-of-sweep callback, which makes the sweep exit non-zero.
     try:
         return run_job(cfg)
-    except ConfigError as exc:
-        log.error("job %r: %s error: %s", HydraConfig.get().job.override_dirname, exc.kind, exc)
+    except (ConfigError, DivergedError) as exc:
+        kind = exc.kind if isinstance(exc, ConfigError) else "training"
+        log.error("job %r: %s error: %s", HydraConfig.get().job.override_dirname, kind, exc)
         record_failed_job(HydraConfig.get().sweep.dir, HydraConfig.get().job.override_dirname, exc)
         return float("nan")
     except Exception as exc:  # noqa: BLE001 - every job failure is reported the same way

@@ -40,6 +40,9 @@ def test_a_diverged_model_fails_the_job_instead_of_reporting_a_plausible_auroc(t
     assert proc.returncode != 0
     assert "round 1: non-finite" in proc.stderr  # the loss, the weights or the probabilities, whichever breaks first
     assert "model.lr=100000000.0" in proc.stderr and "lower model.lr" in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]  # one line, like a config error, without a traceback
+    assert last.startswith("alflow: training error: round 1: non-finite") and "Traceback" not in proc.stderr
+    assert proc.returncode == 1
     client = MlflowClient(tracking_uri)
     (run,) = client.search_runs([client.get_experiment_by_name("alflow").experiment_id])
     assert run.info.status == "FAILED"

@@ -166,6 +166,28 @@ def checkout_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO) + (os.pathsep + path if path else "")}
 
 
+def two_jobs_meeting_a_lock(lock_file: Path, script: str, log_dir: Path) -> list[str]:
+    """Start two ``python -c script`` jobs while holding ``lock_file`` (the cache's ``fcntl`` lock), so both
+    meet it whatever their timing; release it once both say they wait; return both jobs' logs."""
+    import fcntl
+    import time
+
+    with open(lock_file, "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        logs = [log_dir / f"job{i}.log" for i in range(2)]
+        procs = [subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=open(log, "w"),
+                                  stderr=subprocess.STDOUT) for log in logs]
+        deadline = time.monotonic() + 300
+        while not all("waiting for another job computing" in log.read_text() for log in logs):
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), \
+                [log.read_text()[-2000:] for log in logs]
+            time.sleep(0.3)
+        fcntl.flock(held, fcntl.LOCK_UN)
+    for p in procs:
+        assert p.wait(timeout=300) == 0
+    return [log.read_text() for log in logs]
+
+
 def run_alflow(args, cwd, timeout=900, module="alflow"):
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=checkout_env())

@@ -1,5 +1,4 @@
 """model.pretrained=none|imagenet|ssl: the offline error, the cached ImageNet file, the SSL cache and its lock."""
-import fcntl
 import os
 import subprocess
 import sys
@@ -9,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
-from conftest import classifier
+from conftest import classifier, two_jobs_meeting_a_lock
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
@@ -241,21 +240,7 @@ def test_two_jobs_started_together_pretrain_once(tmp_path):
     key = pretraining_key(pool(), settings.result_settings(), None)
     lock_file = cache / f"pool-ssl-simclr-{key[:24]}.pt.lock"
     script = LOCK_SCRIPT.format(repo=str(REPO), settings=ssl_config(cache, epochs=2))
-    with open(lock_file, "a+") as held:
-        # Hold the lock while both start, so both meet it: the test does not depend on timing.
-        fcntl.flock(held, fcntl.LOCK_EX)
-        logs = [tmp_path / f"job{i}.log" for i in range(2)]
-        procs = [subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=open(log, "w"),
-                                  stderr=subprocess.STDOUT) for log in logs]
-        deadline = time.monotonic() + 300
-        while not all("waiting for another job computing" in log.read_text() for log in logs):
-            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), \
-                [log.read_text()[-2000:] for log in logs]
-            time.sleep(0.5)
-        fcntl.flock(held, fcntl.LOCK_UN)
-    for p in procs:
-        assert p.wait(timeout=300) == 0
-    texts = [log.read_text() for log in logs]
+    texts = two_jobs_meeting_a_lock(lock_file, script, tmp_path)
     assert sum("pretraining on 24 unlabeled pool images" in t for t in texts) == 1, texts
     assert sum("backbone from cache" in t for t in texts) == 1, texts
     digests = {line for t in texts for line in t.splitlines() if line.startswith("digest")}

@@ -1,14 +1,9 @@
 """The frozen backbone's features cache (model.trainable=head): computed once per dataset x backbone x weights
 x image size, reused by every later job, computed again when the images or the weights change, and never
 computed twice by jobs started together."""
-import fcntl
-import subprocess
-import sys
-import time
-
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, two_jobs_meeting_a_lock
 
 from alflow.model import build_net
 from alflow.model.features import features_key, frozen_features
@@ -87,21 +82,7 @@ def test_two_jobs_started_together_compute_once(tmp_path):
     weights = {k: v for k, v in net().state_dict().items() if not k.startswith("fc.")}
     key = features_key(images(), "efficientnet_lite0", state_digest(weights))
     lock_file = cache / f"toy-features-efficientnet_lite0-64x64-{key[:24]}.pt.lock"
-    script = LOCK_SCRIPT.format(repo=str(REPO), cache=str(cache))
-    with open(lock_file, "a+") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)  # both jobs meet the lock: the test does not depend on timing
-        logs = [tmp_path / f"job{i}.log" for i in range(2)]
-        procs = [subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=open(log, "w"),
-                                  stderr=subprocess.STDOUT) for log in logs]
-        deadline = time.monotonic() + 300
-        while not all("waiting for another job computing" in log.read_text() for log in logs):
-            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), \
-                [log.read_text()[-2000:] for log in logs]
-            time.sleep(0.3)
-        fcntl.flock(held, fcntl.LOCK_UN)
-    for p in procs:
-        assert p.wait(timeout=300) == 0
-    texts = [log.read_text() for log in logs]
+    texts = two_jobs_meeting_a_lock(lock_file, LOCK_SCRIPT.format(repo=str(REPO), cache=str(cache)), tmp_path)
     assert sum("computed the efficientnet_lite0 features" in t for t in texts) == 1, texts
     assert sum("reused the cached efficientnet_lite0 features" in t for t in texts) == 1, texts
     sums = {line for t in texts for line in t.splitlines() if line.startswith("sum")}

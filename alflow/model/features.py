@@ -53,10 +53,6 @@ class FrozenFeatures:
     cache_file: str
     from_cache: bool
 
-    @property
-    def dim(self) -> int:
-        return self.pooled.shape[1]
-
 
 def features_key(images: torch.Tensor, backbone: str, weights_digest: str) -> str:
     """sha256 hex of ``images`` (N x 3 x H x W uint8) bytes and shape, the backbone and its weights' digest."""

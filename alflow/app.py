@@ -226,9 +226,9 @@ def check_cam_layer(model_settings: dict, strategy) -> None:
     layer = getattr(getattr(strategy, "cam_settings", None), "layer", "layer4")
     if layer == "layer4":
         return
-    if model_settings.get("trainable") == "head":
-        raise ValueError(f"strategy.layer={layer}: model.trainable=head caches the backbone's last stage only; "
-                         "use strategy.layer=layer4 or model.trainable=all")
+    if model_settings.get("trainable") in ("head", "last_block"):
+        raise ValueError(f"strategy.layer={layer}: model.trainable={model_settings['trainable']} explains the "
+                         "backbone's last stage only; use strategy.layer=layer4 or model.trainable=all")
     if model_settings.get("backbone") == "efficientnet_lite0":
         raise ValueError(f"strategy.layer={layer}: model.backbone=efficientnet_lite0 has GradCAM on its last stage "
                          "only (strategy.layer=layer4); other layers need model.backbone=resnet18")

@@ -1,5 +1,6 @@
 """A head round (``model.trainable=head``) against a fine-tuning round (``all``) on the same pool, image size
-and backbone, both measured in this run through the real acquisition loop; prints their ratio.
+and backbone, both measured in this run through the real acquisition loop; prints their ratio. A
+``last_block`` round (the last stage trained on the cached features) is timed too.
 
 Both loops start from the same labeled set (round 1 labels ``--labeled`` random pool images), then one
 round of each strategy is timed: score the pool, select ``al.batch_size``, train, evaluate, record.
@@ -79,6 +80,11 @@ def main() -> None:
         for name in args.strategies:
             result[f"head_round_s_{name}"] = round(
                 timed_round([*head, f"strategy={name}"], dataset, split, learner, args.labeled), 4)
+        name = args.strategies[0]
+        block = [*data, *model, "model.trainable=last_block", f"model.cache_dir={cache}", f"strategy={name}"]
+        learner = build_learner(OmegaConf.to_container(compose_cfg(*block).model, resolve=True), dataset.images,
+                                split.pool, dataset.name)  # the features come from the cache just written
+        result[f"last_block_round_s_{name}"] = round(timed_round(block, dataset, split, learner, args.labeled), 3)
     if not args.skip_all:
         name = args.strategies[0]
         fine_tune = [*data, *model, "model.trainable=all", f"strategy={name}"]

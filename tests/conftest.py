@@ -113,12 +113,13 @@ def classifier(**overrides):
         "backbone": "resnet18", "pretrained": "none", "trainable": "all", **overrides}))
 
 
-def head_learner(dataset, backbone="efficientnet_lite0", pretrained="imagenet", **overrides):
+def head_learner(dataset, backbone="efficientnet_lite0", pretrained="imagenet", trainable="head", **overrides):
     """``alflow.model.learner.build_learner`` at conf/model/default.yaml's values (the head learner on
-    ``backbone``), ``overrides`` on top; the features are cached in $ALFLOW_CACHE_DIR."""
+    ``backbone``, or ``trainable="last_block"``), ``overrides`` on top; the features are cached in
+    $ALFLOW_CACHE_DIR."""
     from alflow.model.learner import build_learner
 
-    settings = group_defaults("model", "default", backbone=backbone, pretrained=pretrained, trainable="head",
+    settings = group_defaults("model", "default", backbone=backbone, pretrained=pretrained, trainable=trainable,
                               **overrides)
     return build_learner(settings, dataset.images, None, dataset.name)
 

@@ -124,5 +124,5 @@ def test_a_second_job_of_the_same_data_reuses_the_features_and_bad_values_are_on
     assert "computed the efficientnet_lite0 features" not in log
     bad = run_alflow([*job, "model.trainable=last_layer"], cwd=tmp_path)
     assert bad.returncode == 2
-    assert bad.stderr.strip().splitlines()[-1] == ("alflow: config error: model.trainable must be one of all|head, "
-                                                   "got 'last_layer'")
+    assert bad.stderr.strip().splitlines()[-1] == ("alflow: config error: model.trainable must be one of "
+                                                   "all|last_block|head, got 'last_layer'")

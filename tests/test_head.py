@@ -121,9 +121,11 @@ def pool_dataset():
     return synthetic_dataset(n_images=160, image_size=64, defect_fraction=0.25, seed=0)
 
 
+@pytest.mark.parametrize("trainable", ["head", "last_block"])
 @pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_every_strategy_runs_on_cached_features_without_a_pass_over_the_images(pool_dataset, name, monkeypatch):
-    learner = head_learner(pool_dataset, backbone="resnet18", pretrained="none")
+def test_every_strategy_runs_on_cached_features_without_a_pass_over_the_images(pool_dataset, name, trainable,
+                                                                              monkeypatch):
+    learner = head_learner(pool_dataset, backbone="resnet18", pretrained="none", trainable=trainable)
 
     def no_image_pass(*args, **kwargs):
         raise AssertionError("a scoring pass over the images in head learning")
@@ -165,7 +167,7 @@ def test_c_grid_keeps_the_c_of_the_best_validation_auroc():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["strategy.layer=layer3"], "strategy.layer=layer3: model.trainable=head caches the backbone's last stage only"),
+    (["strategy.layer=layer3"], "strategy.layer=layer3: model.trainable=head explains the backbone's last stage only"),
     (["strategy.layer=layer3", "model.trainable=all"],
      "strategy.layer=layer3: model.backbone=efficientnet_lite0 has GradCAM on its last stage only"),
     (["model.head.c=0"], "model.head.c must be a number > 0, got 0"),
@@ -183,3 +185,43 @@ def test_a_learner_setting_no_job_can_run_with_is_one_line_before_a_run_opens(tm
     with pytest.raises(ConfigError, match=message.replace("|", r"\|").replace("(", r"\(")):
         run_job(cfg, out_dir=tmp_path)
     assert not (tmp_path / "mlflow.db").exists()  # refused before any run was opened
+
+
+@pytest.mark.parametrize("backbone", ["resnet18", "efficientnet_lite0"])
+def test_last_block_maps_from_cached_features_equal_captum_and_its_fit_learns(backbone):
+    """model.trainable=last_block: the last stage runs on the cached maps of the stage before; its GradCAM is the
+    closed form on that stage's output, equal to Captum's LayerGradCam there; a fit lowers the training loss."""
+    from torch.nn import functional as F
+
+    from alflow.loop import TrainSettings
+    from alflow.model import last_stage
+    from alflow.model.last_block import LastBlockClassifier
+
+    torch.manual_seed(0)
+    net = build_net(backbone, 2).eval()
+    g = torch.Generator().manual_seed(1)
+    images = torch.randint(0, 256, (24, 3, 64, 64), dtype=torch.uint8, generator=g)
+    images[:12, :, 20:40, 20:40] = 255  # a bright square: something to learn
+    labels = torch.tensor([1] * 12 + [0] * 12)
+    features = frozen_features(net, images, backbone, None, "toy")
+    model = LastBlockClassifier(last_stage(net), net.fc.in_features, lr=1e-3, weight_decay=0.0)
+    with torch.no_grad():
+        before = float(F.cross_entropy(model(features.middle), labels))
+    train = TrainSettings(epochs=10, min_steps=20, max_steps=None, batch_size=8, class_weighting="balanced",
+                          accelerator="cpu", devices=1, precision="32-true", recalibrate_bn=False)
+    model.fit(features.middle, labels, train, seed=0)
+    with torch.no_grad():
+        after = float(F.cross_entropy(model(features.middle), labels))
+    assert after < before
+    assert not torch.equal(model.tail.state_dict()[next(iter(model.tail.state_dict()))],
+                           last_stage(net).state_dict()[next(iter(last_stage(net).state_dict()))])  # it trained
+    settings = CamSettings(target="predicted", normalize="none")
+    ours = HeadVersion(model, features, settings).score(images, torch.arange(24), frozenset({"cams", "probs"}),
+                                                        batch_size=7)
+    middle = features.middle.float()
+    with torch.no_grad():
+        logits = model(middle)
+    assert torch.allclose(ours.probs, logits.softmax(1), atol=1e-5)
+    reference = resize_and_normalize(gradcam_captum(model, model.tail, middle, logits.argmax(1)), None, 64, "none")
+    assert reference.abs().max() > 0
+    assert (ours.cams - reference).abs().max() <= 1e-4 * reference.abs().max()

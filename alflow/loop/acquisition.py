@@ -34,6 +34,7 @@ from alflow.loop.training import TrainSettings, train_round
 from alflow.model import DefectClassifier, recalibrate_batchnorm
 from alflow.model.features import FrozenFeatures
 from alflow.model.head import LinearHead
+from alflow.model.last_block import LastBlockClassifier
 from alflow.records import FULL_POOL_LEARNING, RoundRecord, SelectionRow
 from alflow.stopping import NoStopping, StoppingCriterion
 from alflow.stopping.calibration import calibrated, expected_calibration_error, fit_temperature, log_odds
@@ -123,10 +124,10 @@ class AcquisitionLoop:
     ``imagenet`` or a weights file also count). Without one (None) round 0 is drawn at random, and
     the log says so. ValueError when ``initial_strategy`` is missing or not the one configured.
 
-    Head learning (``model.trainable=head``): ``features`` holds the frozen backbone's cached features of
-    every dataset image and ``model_factory()`` returns a ``LinearHead``; a round then fits the head on the
-    labeled images' features and scores the pool from the cache (``HeadVersion``), without a pass over
-    the images.
+    Head learning (``model.trainable=head``, and ``last_block``): ``features`` holds the frozen backbone's
+    cached features of every dataset image and ``model_factory()`` returns a ``LinearHead`` (or a
+    ``LastBlockClassifier``); a round then trains it on the labeled images' cached features and scores the
+    pool from the cache (``HeadVersion``), without a pass over the images.
     """
 
     def __init__(self, dataset: InspectionDataset, split: FoldSplit, strategy: Strategy,
@@ -169,19 +170,20 @@ class AcquisitionLoop:
         torch.manual_seed(self.seeds.model_init())
         return self.model_factory()
 
-    def new_version(self, model: DefectClassifier | LinearHead) -> ModelVersion:
+    def new_version(self, model: DefectClassifier | LinearHead | LastBlockClassifier) -> ModelVersion:
         """``model`` as it is now, with its own scoring copy (a head scores from the cached features)."""
-        if isinstance(model, LinearHead):
+        if isinstance(model, (LinearHead, LastBlockClassifier)):
             if self.features is None:
-                raise ValueError("a LinearHead model needs the backbone's cached features (features=)")
+                raise ValueError(f"a {type(model).__name__} needs the backbone's cached features (features=)")
             return HeadVersion(model, self.features, self.cam_settings)
         return ModelVersion(model, self.cam_settings, self.device, self.settings.score_bf16)
 
-    def train_model(self, model: DefectClassifier | LinearHead, indices: torch.Tensor, seed: int,
+    def train_model(self, model: DefectClassifier | LinearHead | LastBlockClassifier, indices: torch.Tensor, seed: int,
                     train: TrainSettings | None = None, calibration: torch.Tensor | None = None) -> float:
         """Train ``model`` on the pool images ``indices`` with their revealed labels under ``train`` (default:
         the round's budget); returns the training loss. A head fits to convergence on their cached
-        features; a network trains ``train``'s steps, then recalibrates BatchNorm over the images
+        features; a last block trains ``train``'s steps on the cached maps of the stage before it; a
+        network trains ``train``'s steps on the images, then recalibrates BatchNorm over the images
         ``calibration`` (default: every labeled image)."""
         train = train or self.train
         labels = self.pool.labels_of(indices)
@@ -189,6 +191,8 @@ class AcquisitionLoop:
             val = self.split.val
             return model.fit(self.features.pooled[indices], labels, train.class_weighting,
                              self.features.pooled[val], self.dataset.labels[val])
+        if isinstance(model, LastBlockClassifier):  # the last stage trains on the cached maps of the stage before
+            return model.fit(self.features.middle[indices], labels, train, seed)
         calibration = self.pool.labeled if calibration is None else calibration
         return fit(model, self.dataset.images[indices], labels, train, seed, self.dataset.images[calibration],
                    self.device)

@@ -8,6 +8,8 @@ scored, so a round's evaluation and the next round's selection share one pass ov
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 from torchmetrics.functional.classification import binary_auroc
 
@@ -16,6 +18,7 @@ from alflow.loop.scoring import ScoringPass
 from alflow.model import DefectClassifier
 from alflow.model.features import FrozenFeatures
 from alflow.model.head import LinearHead
+from alflow.model.last_block import LastBlockClassifier
 from alflow.strategies import McDropout, ModelOutputs, ScoredPool
 
 
@@ -72,48 +75,61 @@ class ModelVersion:
 
 
 class HeadVersion(ModelVersion):
-    """A ``LinearHead`` as it is now, scoring from the cached ``features`` of a frozen backbone
-    (``model.trainable=head``): no pass over the images. ``images`` arguments are read for their side
-    only (the GradCAM maps are upsampled to it); row i of ``features`` is dataset image i.
+    """A ``LinearHead`` (``model.trainable=head``) or a ``LastBlockClassifier`` (``last_block``) as it is now,
+    scoring from the cached ``features`` of the frozen backbone: no pass over the images. Like
+    ``ModelVersion`` it scores with a copy of the model, so training the model further leaves this version
+    as it was. ``images`` arguments are read for their side only (the GradCAM maps are upsampled to it);
+    row i of ``features`` is dataset image i.
 
-    Probabilities are the head's on the pooled features, embeddings the standardised pooled features
-    the head reads, GradCAM maps the closed form (``alflow.explain.gradcam``) of the cached last-stage
-    maps with the head's channel weights ``LinearHead.cam_weight`` (equal to Captum's ``LayerGradCam`` on
-    backbone + head: ``tests/test_head.py``), and MC dropout the head's under dropout masks on its input.
+    A head's probabilities come from the cached pooled features, its embeddings are the standardised
+    pooled features it reads, its GradCAM maps the closed form (``alflow.explain.gradcam``) of the cached
+    last-stage maps with its channel weights ``LinearHead.cam_weight``. A last-block model runs its last
+    stage on the cached maps of the stage before (in batches), then the same: embeddings are the pooled
+    last-stage maps, GradCAM the closed form with ``fc``. Both equal Captum's ``LayerGradCam`` on the
+    whole network (``tests/test_head.py``); MC dropout applies masks to the head's input.
     """
 
-    def __init__(self, model: LinearHead, features: FrozenFeatures, cam_settings: CamSettings):
+    def __init__(self, model: LinearHead | LastBlockClassifier, features: FrozenFeatures, cam_settings: CamSettings):
         self.model, self.features, self.cam_settings = model, features, cam_settings
+        self.scorer = copy.deepcopy(model).eval()
         self._pool_key: tuple | None = None
         self._pool_scores: ScoredPool | None = None
 
     @torch.inference_mode()
     def score(self, images: torch.Tensor, indices: torch.Tensor, needs: frozenset[str],
               batch_size: int = 256, mc_dropout: McDropout | None = None) -> ModelOutputs:
-        head = self.model
-        z = head.standardize(self.features.pooled[indices])
-        logits = head.fc(z)
-        cams = mc_probs = None
-        if "cams" in needs:
-            # the last stage's columns of the head: the rest of the embedding comes from an earlier stage,
-            # upstream of the maps, so the logit's gradient with respect to the maps holds no term of it
-            weight, settings = head.cam_weight()[:, :self.features.maps.shape[1]], self.cam_settings
-            targets = resolve_targets(settings.target, logits)
-            parts = []
-            for first in range(0, len(indices), batch_size):  # float32 maps of a whole pool would be 100s of MB
-                chunk = indices[first:first + batch_size]
-                raw = gradcam_closed_form(self.features.maps[chunk].float(), weight,
-                                          targets[first:first + batch_size], settings.relu)
-                parts.append(resize_and_normalize(raw, settings.map_size, images.shape[-1], settings.normalize))
-            side = settings.map_size or images.shape[-1]
-            cams = torch.cat(parts) if parts else torch.empty(0, 1, side, side)
+        scorer, settings = self.scorer, self.cam_settings
+        zs, logits, cams = [], [], []
+        for first in range(0, len(indices), batch_size):  # float32 maps of a whole pool would be 100s of MB
+            chunk = indices[first:first + batch_size]
+            if isinstance(scorer, LinearHead):
+                z = scorer.standardize(self.features.pooled[chunk])
+                maps = self.features.maps[chunk].float() if "cams" in needs else None
+                # the last stage's columns of the head: the rest of the embedding comes from an earlier
+                # stage, upstream of the maps, so the logit's gradient with respect to the maps has no term of it
+                weight = scorer.cam_weight()[:, :self.features.maps.shape[1]]
+            else:
+                maps = scorer.last_maps(self.features.middle[chunk])
+                z, weight = maps.mean(dim=(2, 3)), scorer.fc.weight
+            out = scorer.fc(z)
+            zs.append(z)
+            logits.append(out)
+            if "cams" in needs:
+                raw = gradcam_closed_form(maps, weight, resolve_targets(settings.target, out), settings.relu)
+                cams.append(resize_and_normalize(raw, settings.map_size, images.shape[-1], settings.normalize))
+        z = torch.cat(zs) if zs else torch.empty(0, scorer.fc.in_features)
+        logits = torch.cat(logits) if logits else torch.empty(0, 2)
+        mc_probs = None
         if "mc_probs" in needs:
             if mc_dropout is None:
                 raise ValueError("MC-dropout probabilities (mc_probs) were asked for without McDropout settings")
             masks = mc_dropout.masks(z.shape[1])
-            mc_probs = head.fc(z[None] * masks[:, None, :]).softmax(dim=-1)
-        return ModelOutputs(indices=indices, probs=logits.softmax(dim=1), cams=cams, mc_probs=mc_probs,
-                            embeddings=z if "embeddings" in needs else None)
+            mc_probs = scorer.fc(z[None] * masks[:, None, :]).softmax(dim=-1)
+        side = settings.map_size or images.shape[-1]
+        return ModelOutputs(indices=indices, probs=logits.softmax(dim=1),
+                            cams=(torch.cat(cams) if cams else torch.empty(0, 1, side, side)) if "cams" in needs
+                            else None,
+                            mc_probs=mc_probs, embeddings=z if "embeddings" in needs else None)
 
 
 def _rows(outputs: ModelOutputs, rows: slice) -> ModelOutputs:

@@ -66,7 +66,7 @@ def build_resnet18(num_classes: int = 2, weights_path: str | None = None,
 
 
 BACKBONES = ("resnet18", "efficientnet_lite0")
-TRAINABLE = ("all", "head")
+TRAINABLE = ("all", "last_block", "head")
 
 
 def check_backbone(backbone: str) -> None:
@@ -107,6 +107,15 @@ def feature_maps(net: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, t
     x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
     middle = net.layer3(net.layer2(net.layer1(x)))
     return middle, net.layer4(middle)
+
+
+def last_stage(net: torch.nn.Module) -> torch.nn.Module:
+    """The part of ``build_net``'s ``net`` between ``feature_maps``' two outputs: the stage before the last's
+    maps in, the last stage's maps out (ResNet-18: ``layer4``; EfficientNet-Lite0: its 7th block group and
+    the 1 x 1 head convolution). The same modules, not a copy."""
+    if isinstance(net, EfficientNetLite0):
+        return torch.nn.Sequential(net.body[2][6], net.layer4)
+    return net.layer4
 
 
 LR_SCHEDULES = ("constant", "cosine")

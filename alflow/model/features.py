@@ -35,7 +35,7 @@ from alflow.model.pretrain_cache import cached, state_digest
 
 log = logging.getLogger("alflow")
 
-FEATURES_VERSION = 2  # 2: the stage before the last joined the embedding
+FEATURES_VERSION = 3  # 2: the stage before the last joined the embedding; 3: its maps are kept (last_block)
 PROGRESS_EVERY_SECONDS = 10.0
 
 
@@ -44,11 +44,13 @@ class FrozenFeatures:
     """``maps``: N x C x h x w float16 last-stage maps, row i for dataset image i (GradCAM's input);
     ``pooled``: N x (C + 2 C') float32, the head's input: the maps' spatial mean taken in float32 (the
     first C columns, the ones GradCAM weighs), then the spatial mean and maximum of the C' maps of the
-    stage before; ``seconds``: the forward pass's wall time when it ran (perhaps in another job);
-    ``cache_file``: "" without a cache."""
+    stage before; ``middle``: N x C' x h' x w' float16, that stage's maps (what ``model.trainable=last_block``
+    trains the last stage on); ``seconds``: the forward pass's wall time when it ran (perhaps in another
+    job); ``cache_file``: "" without a cache."""
 
     maps: torch.Tensor
     pooled: torch.Tensor
+    middle: torch.Tensor
     seconds: float
     cache_file: str
     from_cache: bool
@@ -68,25 +70,28 @@ def features_key(images: torch.Tensor, backbone: str, weights_digest: str) -> st
 def compute_features(net: torch.nn.Module, images: torch.Tensor, batch_size: int = 64,
                      name: str = "dataset") -> dict[str, torch.Tensor | float]:
     """One eval-mode pass of ``net`` (``alflow.model.build_net``'s) over ``images`` (N x 3 x H x W uint8):
-    ``{"maps": N x C x h x w float16, "pooled": N x (C + 2 C') float32, "seconds": float}`` (see
+    ``{"maps": N x C x h x w float16, "pooled": N x (C + 2 C') float32, "middle": N x C' x h' x w' float16,
+    "seconds": float}`` (see
     ``FrozenFeatures``). Logs its progress
     every ``PROGRESS_EVERY_SECONDS`` (the elpv pass takes tens of seconds on a CPU)."""
     net = net.eval()
     device = next(net.parameters()).device
-    maps, pooled = [], []
+    maps, pooled, middles = [], [], []
     start = last = time.perf_counter()
     for first in range(0, len(images), batch_size):
         x = normalize(images[first:first + batch_size].to(device)).contiguous(memory_format=torch.channels_last)
         middle, m = (t.float() for t in feature_maps(net, x))
         pooled.append(torch.cat([m.mean(dim=(2, 3)), middle.mean(dim=(2, 3)), middle.amax(dim=(2, 3))], dim=1).cpu())
         maps.append(m.half().cpu())
+        middles.append(middle.half().cpu())
         now = time.perf_counter()
         done = min(first + batch_size, len(images))
         if now - last >= PROGRESS_EVERY_SECONDS and done < len(images):
             last = now
             log.info("%s: backbone features %d/%d images, %.0f s so far, about %.0f s left", name, done,
                      len(images), now - start, (now - start) / done * (len(images) - done))
-    return {"maps": torch.cat(maps), "pooled": torch.cat(pooled), "seconds": time.perf_counter() - start}
+    return {"maps": torch.cat(maps), "pooled": torch.cat(pooled), "middle": torch.cat(middles),
+            "seconds": time.perf_counter() - start}
 
 
 def frozen_features(net: torch.nn.Module, images: torch.Tensor, backbone: str, cache_dir: str | None,
@@ -101,8 +106,8 @@ def frozen_features(net: torch.nn.Module, images: torch.Tensor, backbone: str, c
     log.info("%s: frozen %s features of %d images at %d x %d px", name, backbone, len(images), h, w)
     payload, cache_file, from_cache = cached(cache_dir, f"{name}-features-{backbone}-{h}x{w}", key,
                                              lambda: compute_features(net, images, name=name))
-    result = FrozenFeatures(payload["maps"], payload["pooled"], float(payload["seconds"]), str(cache_file or ""),
-                            from_cache)
+    result = FrozenFeatures(payload["maps"], payload["pooled"], payload["middle"], float(payload["seconds"]),
+                            str(cache_file or ""), from_cache)
     if from_cache:
         log.info("%s: reused the cached %s features %s (computed once in %.1f s); none computed", name, backbone,
                  cache_file, result.seconds)

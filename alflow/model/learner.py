@@ -7,6 +7,8 @@ job, a labeling session) turn them into a model factory, resolving the backbone 
 * ``head``: the backbone stays frozen (eval mode); its last-stage features of every image are computed once
   and cached (``alflow.model.features``), and a round fits a ``LinearHead`` on the labeled images' pooled
   features in milliseconds. Every strategy's inputs come from the cache (``alflow.loop.HeadVersion``).
+* ``last_block``: the same cache; a round trains the backbone's last stage and a 2-class head
+  (``LastBlockClassifier``) on the cached maps of the stage before.
 """
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ import torch
 
 from alflow.model import backbones
 from alflow.model.backbones import PretrainingRecord
-from alflow.model.classifier import BACKBONES, TRAINABLE, DefectClassifier, build_net, check_backbone
+from alflow.model.classifier import BACKBONES, TRAINABLE, DefectClassifier, build_net, check_backbone, last_stage
 from alflow.model.features import FrozenFeatures, frozen_features
 from alflow.model.head import LinearHead
+from alflow.model.last_block import LastBlockClassifier
 
 log = logging.getLogger("alflow")
 
@@ -84,6 +87,10 @@ def build_learner(model: Mapping, images: torch.Tensor, pool: torch.Tensor | Non
     torch.manual_seed(seed)  # a random frozen backbone is the same for every job of one seed
     net = build_net(backbone, 2, backbone_state=state)
     features = frozen_features(net, images, backbone, settings.get("cache_dir", "default"), name)
+    if trainable == "last_block":
+        factory = functools.partial(LastBlockClassifier, last_stage(net), net.fc.in_features, settings["lr"],
+                                    settings["weight_decay"])
+        return Learner(factory, features, record, started_from)
     pooled = features.pooled
     head = dict(settings.get("head") or {})
     factory = functools.partial(LinearHead, pooled.mean(dim=0), pooled.std(dim=0), **head)

@@ -15,6 +15,8 @@ the last bit, and that it names a cat a cat).
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -52,10 +54,11 @@ class EfficientNetLite0(nn.Module):
         return self.fc(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
-def _timm_order() -> list[tuple[str, torch.Size]]:
+@functools.cache  # the names never change: without it every fresh model built a second network to read them
+def _timm_order() -> tuple[tuple[str, torch.Size], ...]:
     """(name, shape) of timm's tf_efficientnet_lite0 backbone tensors, in ``EfficientNetLite0``'s names."""
     net = EfficientNetLite0(2)
-    return [(k, v.shape) for k, v in net.state_dict().items() if not k.startswith("fc.")]
+    return tuple((k, v.shape) for k, v in net.state_dict().items() if not k.startswith("fc."))
 
 
 def wheel_file() -> str:

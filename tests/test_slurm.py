@@ -9,16 +9,17 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import checkout_env, run_alflow
+from conftest import FINE_TUNED, checkout_env, run_alflow
 from mlflow.tracking import MlflowClient
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the dev extra brings the submitit launcher")
 
 
 def sweep_args(uri):
-    return ["-m", "hydra/launcher=slurm_local", "experiment=smoke", "strategy=uncertainty", "fold.index=0,1",
-            "al.max_rounds=3", "gallery_size=0", "analysis.batch_retrain=false", f"tracking.uri={uri}",
-            "hydra.sweep.dir=sweep"]
+    # the fine-tuned learner: a head round lasts milliseconds, so a job would finish before the SIGTERM lands
+    return ["-m", "hydra/launcher=slurm_local", "experiment=smoke", *FINE_TUNED, "strategy=uncertainty",
+            "fold.index=0,1", "al.max_rounds=3", "gallery_size=0", "analysis.batch_retrain=false",
+            f"tracking.uri={uri}", "hydra.sweep.dir=sweep"]
 
 
 def selections(uri, tmp_path):

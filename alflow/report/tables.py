@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from alflow.records import (
-    COMPARED_CRITERIA, CUTOFF_NAMES, POOL_SHARES, RUN_KIND_ACTIVE, RUN_KIND_FULL_POOL, TEST_AUROC, batch_metric,
-    cutoff_metric, pool_metric, stop_metric,
+    COMPARED_CRITERIA, CUTOFF_NAMES, DEFECTS_LEFT, POOL_SHARES, RUN_KIND_ACTIVE, RUN_KIND_FULL_POOL, TEST_AUROC,
+    batch_metric, cutoff_metric, pool_metric, stop_metric,
 )
 from alflow.report.runs import RunData
 from alflow.report.stats import describe, paired, share
@@ -26,11 +26,14 @@ RECALL_TARGET = 0.95  # a stopping rule is reliable in a run when its defect rec
 FULL_POOL_SHARE = 0.95  # labels needed to reach this share of the full-pool reference's test AUROC
 
 
-SHARE_MEASURES = frozenset({"reliability", "share_of_runs_stopped"})  # shares of runs: Wilson intervals
+SHARE_MEASURES = frozenset({"reliability", "share_of_runs_stopped", "best_before_knee"})  # shares of runs: Wilson
 UNIT = (0.0, 1.0)  # AUROC, recall and shares
 COUNT = (0.0, math.inf)  # labels and defects
 MEASURE_BOUNDS = {"defect_recall": UNIT, "pool_saved": UNIT, "test_auroc": UNIT, "aulc": UNIT,
-                  "share_of_runs_stopped": UNIT, "auroc_loss_vs_best": (-1.0, 1.0)}  # any other measure: COUNT
+                  "share_of_runs_stopped": UNIT, "auroc_loss_vs_best": (-1.0, 1.0),
+                  # the knee table's differences (best round minus knee) may be negative
+                  "labels_best_minus_knee": (-math.inf, math.inf), "auroc_best_minus_knee": (-1.0, 1.0),
+                  "auroc_best_minus_best_until_knee": (-1.0, 1.0)}  # any other measure: COUNT
 
 
 def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
@@ -274,7 +277,122 @@ def compare_table(runs: list[RunData], baseline: str = BASELINE) -> list[Row]:
     return rows
 
 
+# ---- the paper's questions, answered per run (docs/paper-study-elpv.md reads these) ----
+
+
+def table1_paired(runs: list[RunData]) -> list[Row]:
+    """Table 1's cells against ``random``, paired over the same (fold, seed): per dataset x learning
+    (incremental, batch) x strategy, ``mean_diff`` (strategy - random, test AUROC), ``n_pairs``, the paired
+    t test's and Wilcoxon's p. The paper's claim "random leads uncertainty and GradCAM_avg in incremental
+    learning, less so in batch learning" is a sign and a size here, per learning mode."""
+    groups = _grouped(runs)
+    keys = {"incremental": cutoff_metric("best", "test_auroc"), "batch": batch_metric("test_auroc")}
+    rows = []
+    for (dataset, strategy), group in groups.items():
+        if strategy == BASELINE:
+            continue
+        base = groups.get((dataset, BASELINE), [])
+        for learning, metric in keys.items():
+            values = {_key(r): r.metrics.get(metric, math.nan) for r in group}
+            test = paired(values, {_key(r): r.metrics.get(metric, math.nan) for r in base})
+            rows.append({"dataset": dataset, "learning": learning, "strategy": strategy, "vs": BASELINE, **test})
+    return rows
+
+
+def knee_values(run: RunData) -> dict[str, float]:
+    """Where the run's best model came from against its knee (the paper's Tables 2–3 question, per run):
+    ``best_before_knee`` (1 when the best-validation round labeled fewer images than the knee of the
+    defects-left curve, 0 when as many or more; NaN when no knee was found, ``cutoff/knee/found`` = 0),
+    ``labels_best_minus_knee`` and ``auroc_best_minus_knee`` (test AUROC at the best round minus at the
+    knee), ``auroc_best_minus_best_until_knee`` (the best model overall against the best up to the knee;
+    the knee's NaN when none was found)."""
+    def metric(cutoff: str, key: str) -> float:
+        return run.metrics.get(cutoff_metric(cutoff, key), math.nan)
+
+    if metric("knee", "found") != 1.0:
+        return dict.fromkeys(("best_before_knee", "labels_best_minus_knee", "auroc_best_minus_knee",
+                              "auroc_best_minus_best_until_knee"), math.nan)
+    best, knee = metric("best", "n_labeled"), metric("knee", "n_labeled")
+    return {"best_before_knee": math.nan if math.isnan(best) or math.isnan(knee) else float(best < knee),
+            "labels_best_minus_knee": best - knee,
+            "auroc_best_minus_knee": metric("best", "test_auroc") - metric("knee", "test_auroc"),
+            "auroc_best_minus_best_until_knee": metric("best", "test_auroc") - metric("best_until_knee", "test_auroc")}
+
+
+def knee_table(runs: list[RunData]) -> list[Row]:
+    """Per dataset x strategy, one row per measure of :func:`knee_values` over its runs (``best_before_knee``
+    a share of the runs with a knee, with Wilson's interval; the others mean, std, t interval), paired
+    against ``random``."""
+    groups = _grouped(runs)
+    rows = []
+    for (dataset, strategy), group in groups.items():
+        per_run = _by_measure({_key(r): knee_values(r) for r in group})
+        base = groups.get((dataset, BASELINE))
+        baseline = (_by_measure({_key(r): knee_values(r) for r in base}) if base and strategy != BASELINE else None)
+        rows += _measure_rows({"dataset": dataset, "strategy": strategy}, per_run, baseline,
+                              shares=frozenset({"best_before_knee"}))
+    return rows
+
+
+def labels_to_recall(run: RunData, target: float = RECALL_TARGET) -> tuple[float, float]:
+    """(images labeled, test AUROC) at the first round whose defect recall (1 - defects left / defects in
+    the pool) reaches ``target``: the fewest labels any stopping rule that stops at a round could spend for
+    that recall in this run (the oracle's stop). Defects in the pool: ``pool/defects_total``, else
+    ``data/pool/defects``. (NaN, NaN) without a defects-left curve or defects, or when no round reaches it."""
+    total = run.metrics.get(pool_metric("defects_total"), run.metrics.get("data/pool/defects", math.nan))
+    left = run.curves.get(DEFECTS_LEFT) or []
+    if not (math.isfinite(total) and total > 0):
+        return math.nan, math.nan
+    auroc = dict(run.curves.get(TEST_AUROC) or [])
+    for step, value in left:
+        if math.isfinite(value) and 1 - value / total >= target - 1e-12:
+            return float(step), float(auroc.get(step, math.nan))
+    return math.nan, math.nan
+
+
+def stop_at_recall_table(runs: list[RunData], recall_target: float = RECALL_TARGET) -> list[Row]:
+    """The issue's question, "which stopping rule reaches 95 % defect recall in every run with the fewest
+    labels, and how many labels does it save against labeling the whole pool", one row per dataset x
+    strategy: ``runs``; the oracle's stop (:func:`labels_to_recall`: the first round at the target, which
+    no rule can beat) as ``oracle_labels_mean``/``_std`` and ``oracle_labels_saved`` (pool - it, mean);
+    ``rule``: the criterion of :func:`reliable_stops` that reached the target in every run with the fewest
+    labels spent ("none" when no criterion did), with ``rule_labels_spent_mean``/``_std``,
+    ``rule_labels_saved_mean`` (pool - labels spent), ``rule_extra_vs_oracle`` (its labels spent minus the
+    oracle's, mean over runs) and ``rule_runs_low``/``_high`` (Wilson's interval of n of n runs); and
+    ``reliable_rules`` (how many criteria were reliable in every run)."""
+    rows_all = stopping_table(runs, recall_target)
+    reliable: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    for row in reliable_stops(rows_all):
+        reliable[(row["dataset"], row["strategy"])].append(row)
+    out = []
+    for (dataset, strategy), group in _grouped(runs).items():
+        oracle = {_key(r): labels_to_recall(r, recall_target)[0] for r in group}
+        pools = {_key(r): float(r.pool_size) if r.pool_size else math.nan for r in group}
+        labels = describe(oracle.values(), COUNT)
+        row: Row = {"dataset": dataset, "strategy": strategy, "recall_target": recall_target, "runs": len(group),
+                    "oracle_labels_mean": labels["mean"], "oracle_labels_std": labels["std"],
+                    "oracle_labels_saved": describe(pools[k] - oracle[k] for k in oracle)["mean"],
+                    "reliable_rules": len(reliable[(dataset, strategy)])}
+        best = reliable[(dataset, strategy)][0] if reliable[(dataset, strategy)] else None
+        if best is None:
+            row.update({"rule": "none", "rule_labels_spent_mean": math.nan, "rule_labels_spent_std": math.nan,
+                        "rule_labels_saved_mean": math.nan, "rule_extra_vs_oracle": math.nan,
+                        "rule_runs_low": math.nan, "rule_runs_high": math.nan})
+        else:
+            spent = {_key(r): _stop_values(r, str(best["criterion"]), recall_target)["labels_spent"] for r in group}
+            d = describe(spent.values(), COUNT)
+            runs_share = share([True] * int(best["n"]))
+            row.update({"rule": best["criterion"], "rule_labels_spent_mean": d["mean"],
+                        "rule_labels_spent_std": d["std"],
+                        "rule_labels_saved_mean": describe(pools[k] - spent[k] for k in spent)["mean"],
+                        "rule_extra_vs_oracle": describe(spent[k] - oracle[k] for k in spent)["mean"],
+                        "rule_runs_low": runs_share["ci95_low"], "rule_runs_high": runs_share["ci95_high"]})
+        out.append(row)
+    return out
+
+
 TABLES: dict[str, Callable[[list[RunData]], list[Row]]] = {
     "table1": table1, "table2": table2, "table3": table3, "stopping": stopping_table, "compare": compare_table,
-    "strategies": strategy_table,
+    "strategies": strategy_table, "table1_paired": table1_paired, "knee": knee_table,
+    "stop_at_recall": stop_at_recall_table,
 }

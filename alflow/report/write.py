@@ -28,6 +28,20 @@ CAPTIONS = {
                   "(0–1), labels needed to reach 95 % of the full-pool reference's test AUROC, defects found once "
                   "10 % and 25 % of the pool is labeled. (p ...): paired t test against random over the same folds "
                   "and seeds. strategies.csv has the 95 % intervals and the Wilcoxon test.",
+    "table1_paired": "Table 1 against random, paired over the same folds and seeds: the mean difference in test "
+                     "AUROC (strategy - random; negative: random leads), the pairs, the paired t test's and "
+                     "Wilcoxon's p.",
+    "knee": "Do the best models come before or after the knee of the defects-left curve? Per strategy over the "
+            "runs with a knee: the runs whose best-validation round labeled fewer images than the knee (k/n "
+            "[Wilson 95 % interval]), images labeled at the best round minus at the knee, test AUROC at the best "
+            "round minus at the knee and minus the best round up to the knee; mean ± std (p: paired t test "
+            "against random).",
+    "stop_at_recall": "Which stopping rule reaches the defect-recall target in every run with the fewest labels? "
+                      "Per strategy: the first round whose defect recall reached the target (the oracle's stop: no "
+                      "rule that stops at a round can spend fewer labels), the rule that reached the target in every "
+                      "run with the fewest labels spent (every compared criterion replayed on every run; none: no "
+                      "rule did), its labels spent and saved against labeling the whole pool (mean ± std over runs), "
+                      "its labels beyond the oracle's, and the runs [Wilson 95 % interval].",
     "compare": "Area under the test-AUROC learning curve (mean test AUROC over the labeling run, 0–1) per "
                "strategy, mean ± std over folds, and a Wilcoxon signed-rank test against random (paired by fold "
                "and seed; p-value).",
@@ -71,6 +85,10 @@ WIDE = {
                  (("share_of_runs_stopped", "fired"), ("labels_spent", "labels spent"),
                   ("labels_saved", "labels saved"), ("defect_recall", "defect recall at the stop"),
                   ("reliability", "runs reaching the recall target"), ("auroc_loss_vs_best", "test AUROC lost"))),
+    "knee": (("dataset", "strategy"),
+             (("best_before_knee", "best round before the knee"), ("labels_best_minus_knee", "labels: best - knee"),
+              ("auroc_best_minus_knee", "test AUROC: best - knee"),
+              ("auroc_best_minus_best_until_knee", "test AUROC: best - best until knee"))),
     "strategies": (("dataset", "strategy"),
                    (("aulc", "area under the curve"),
                     ("labels_to_95pct_full_pool_auroc", "labels to 95 % of full pool"),
@@ -104,9 +122,47 @@ def _to_wide_markdown(name: str, rows: list[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _count(mean: object, std: object) -> str:
+    if not isinstance(mean, float) or math.isnan(mean):
+        return "–"
+    return f"{mean:.0f}" + ("" if not isinstance(std, float) or math.isnan(std) else f" ± {std:.0f}")
+
+
+def _stop_at_recall_markdown(rows: list[Row]) -> str:
+    target = f"{rows[0]['recall_target']:.0%}"
+    lines = [f"| dataset | strategy | runs | labels to {target} recall (oracle) | oracle's labels saved "
+             f"| rule reaching {target} in every run with fewest labels | its labels spent | its labels saved "
+             "| beyond the oracle | runs [Wilson 95 %] | rules reliable in every run |", "|" + "---|" * 11]
+    for r in rows:
+        runs = (f"{r['runs']}/{r['runs']} [{_fmt(r['rule_runs_low'], 2)}, {_fmt(r['rule_runs_high'], 2)}]"
+                if r["rule"] != "none" else "–")
+        cells = [r["dataset"], r["strategy"], r["runs"], _count(r["oracle_labels_mean"], r["oracle_labels_std"]),
+                 _count(r["oracle_labels_saved"], None), r["rule"],
+                 _count(r["rule_labels_spent_mean"], r["rule_labels_spent_std"]),
+                 _count(r["rule_labels_saved_mean"], None), _count(r["rule_extra_vs_oracle"], None), runs,
+                 r["reliable_rules"]]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _paired_markdown(rows: list[Row]) -> str:
+    lines = ["| dataset | learning | strategy | test AUROC - random | pairs | paired t p | Wilcoxon p |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        diff = r["mean_diff"]
+        lines.append(f"| {r['dataset']} | {r['learning']} | {r['strategy']} | "
+                     + ("–" if math.isnan(diff) else f"{diff:+.4f}")
+                     + f" | {r['n_pairs']} | {_fmt(r['paired_t_p'], 3)} | {_fmt(r['wilcoxon_p'], 3)} |")
+    return "\n".join(lines) + "\n"
+
+
 def to_markdown(name: str, rows: list[Row]) -> str:
     if not rows:
         return "_no runs_\n"
+    if name == "stop_at_recall":
+        return _stop_at_recall_markdown(rows)
+    if name == "table1_paired":
+        return _paired_markdown(rows)
     if name in WIDE:
         return _to_wide_markdown(name, rows)
     if name in PIVOTS:

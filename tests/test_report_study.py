@@ -116,7 +116,7 @@ def test_knee_table_by_hand():
     assert md[0] == ("| dataset | strategy | best round before the knee | labels: best - knee | "
                      "test AUROC: best - knee | test AUROC: best - best until knee |")
     lo, hi = wilson(0, 4)
-    assert md[2].startswith(f"| d | gradcam_avg | 2/3 [{low:.2f}, {high:.2f}] | -6.667 ± 15.275 (p ")
+    assert md[2].startswith(f"| d | gradcam_avg | 2/3 [{low:.2f}, {high:.2f}] | -7 ± 15 (p ")  # labels: whole numbers
     assert md[3].startswith(f"| d | random | 0/4 [{lo:.2f}, {hi:.2f}] | 20 ± 0 |")  # >= 10: whole labels
 
 
@@ -150,8 +150,10 @@ def recall_runs():
         gc = {"pool/defects_total": 10.0, "cutoff/best/test_auroc": 0.85,
               **stop("verification", [60, 70, 50, 80][i], [0.96, 0.97, 0.99, 1.0][i]),  # reliable, 65 labels
               **stop("knee", 40, [0.96, 0.5, 0.96, 0.96][i]),                           # fewer labels, misses once
-              **stop("plateau", 90, 1.0)}                                                # reliable, 90 labels
-        rnd = {"pool/defects_total": 10.0, **stop("verification", 80, [0.96, 0.9, 0.99, 0.99][i])}
+              **stop("plateau", 90, 1.0),                                                # reliable, 90 labels
+              **stop("stabilizing", 100, 1.0)}                      # never fired: reliable, but saves nothing
+        rnd = {"pool/defects_total": 10.0, **stop("verification", 80, [0.96, 0.9, 0.99, 0.99][i]),
+               **stop("stabilizing", 100, 1.0)}
         runs.append(run("gradcam_avg", *key, gc, left=left_curve(oracle["gradcam_avg"][i])))
         runs.append(run("random", *key, rnd, left=left_curve(oracle["random"][i])))
     return runs
@@ -164,17 +166,30 @@ def test_stop_at_recall_by_hand():
     assert g["oracle_labels_mean"] == 55 and g["oracle_labels_std"] == pytest.approx(math.sqrt(500 / 3))
     assert g["oracle_labels_saved"] == 45 and g["runs"] == 4
     # verification (65 labels) and plateau (90) reach 95 % in all 4 runs; the knee misses once
-    assert (g["rule"], g["reliable_rules"]) == ("verification", 2)
+    # (stabilizing reaches it too, by labeling the whole pool: reliable, but it saves no label)
+    assert (g["rule"], g["reliable_rules"], g["reliable_rules_saving"]) == ("verification", 3, 2)
     assert g["rule_labels_spent_mean"] == 65 and g["rule_labels_spent_std"] == pytest.approx(math.sqrt(500 / 3))
     assert g["rule_labels_saved_mean"] == 35 and g["rule_extra_vs_oracle"] == 10  # 60-50, 70-60, 50-40, 80-70
     assert g["rule_runs_low"] == pytest.approx(4 / (4 + Z ** 2)) and g["rule_runs_high"] == pytest.approx(1.0)
     r = cell(rows, strategy="random")
-    assert (r["rule"], r["reliable_rules"], r["oracle_labels_mean"]) == ("none", 0, 95)
+    assert (r["rule"], r["reliable_rules"], r["reliable_rules_saving"], r["oracle_labels_mean"]) == ("none", 1, 0, 95)
     assert math.isnan(r["rule_labels_spent_mean"])
     md = to_markdown("stop_at_recall", rows).splitlines()
     assert md[0].startswith("| dataset | strategy | runs | labels to 95% recall (oracle) |")
-    assert md[2] == "| d | gradcam_avg | 4 | 55 ± 13 | 45 | verification | 65 ± 13 | 35 | 10 | 4/4 [0.51, 1.00] | 2 |"
-    assert md[3] == "| d | random | 4 | 95 ± 6 | 5 | none | – | – | – | – | 0 |"
+    assert md[2] == ("| d | gradcam_avg | 4 | 55 ± 13 | 45 | verification | 65 ± 13 | 35 | 10 | 4/4 [0.51, 1.00] "
+                     "| 3 (2) |")
+    assert md[3] == "| d | random | 4 | 95 ± 6 | 5 | none | – | – | – | – | 1 (0) |"
+
+
+def test_table2_interval_is_one_of_counts():
+    from alflow.report.tables import table2
+
+    runs = [run("random", f, sd, {"cutoff/best/n_labeled": v})
+            for (f, sd), v in zip(KEYS, [100.0, 200.0, 300.0, 400.0])]
+    best = cell(table2(runs), cutoff="best")
+    half = 3.182446305 * math.sqrt(50000 / 3) / 2  # t(0.975, 3) x std / sqrt(4)
+    assert best["mean"] == 250 and best["ci95_low"] == pytest.approx(250 - half, abs=1e-4)
+    assert best["ci95_high"] == pytest.approx(250 + half, abs=1e-4)  # not clipped to 1 as an AUROC's would be
 
 
 def test_new_tables_are_in_the_report_and_written(tmp_path):
@@ -184,3 +199,20 @@ def test_new_tables_are_in_the_report_and_written(tmp_path):
         paths = write_table(name, TABLES[name](runs), tmp_path)
         text = paths[1].read_text()
         assert text.startswith("**") and "| dataset |" in text, name
+
+
+def test_grid_figure_has_a_column_per_strategy(tmp_path):
+    import matplotlib.image
+
+    from alflow.records import RUN_KIND_FULL_POOL
+    from alflow.report.figures import figures
+
+    runs = [run(s, f, sd, {"cutoff/best/n_labeled": 20.0, "cutoff/knee/n_labeled": 30.0, "cutoff/knee/found": 1.0},
+                test=[(10, 0.6), (20, 0.8), (30, 0.75)], left=[(10, 8.0), (20, 5.0), (30, 1.0)])
+            for s in ("random", "gradcam_avg", "uncertainty") for f, sd in KEYS]
+    runs.append(RunData(run_id="ub", experiment_id="1", dataset="d", strategy="upper_bound", fold="0", seed="0",
+                        kind=RUN_KIND_FULL_POOL, pool_size=POOL, metrics={}, curves={"test/auroc": [(100, 0.9)]}))
+    paths = figures(runs, tmp_path)
+    assert [p.name for p in paths] == ["figure_d.png", "figure_d_grid.png"]
+    height, width = matplotlib.image.imread(paths[1]).shape[:2]
+    assert (height, width) == (512, 1008)  # 6.4 in high, 4.2 in a strategy: 3 columns, at 80 dpi

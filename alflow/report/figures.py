@@ -132,6 +132,69 @@ def dataset_figure(dataset: str, runs: list[RunData], out: Path) -> Path:
     return path
 
 
+def strategy_grid_figure(dataset: str, runs: list[RunData], out: Path) -> Path:
+    """``figure_<dataset>_grid.png``: the paper's own layout of Figures 1–2, one column per strategy, (a) test
+    AUROC and (b) defects left in the pool against images labeled, every run a thin line (folds x seeds) and
+    their mean a thick one, each run's knee marked (▼) on (b) and its best-validation round (●) on (a), so
+    "before or after the knee" reads off the figure. Full-pool reference: a dotted line on (a)."""
+    active = [r for r in runs if r.kind == RUN_KIND_ACTIVE]
+    reference = [r.curves[TEST_AUROC][-1][1] for r in runs if r.kind == RUN_KIND_FULL_POOL and r.curves.get(TEST_AUROC)]
+    strategies = sorted({r.strategy for r in active}, key=lambda s: (s != "random", s))
+    colours = strategy_colours(strategies)
+    fig, axes = plt.subplots(2, len(strategies), figsize=(4.2 * len(strategies), 6.4), squeeze=False, sharex=True)
+    lows, highs = [], []
+    for col, strategy in enumerate(strategies):
+        group = [r for r in active if r.strategy == strategy]
+        top, bottom = axes[0][col], axes[1][col]
+        for run in group:
+            for ax, metric in ((top, TEST_AUROC), (bottom, DEFECTS_LEFT)):
+                curve = run.curves.get(metric) or []
+                if curve:
+                    x, y = zip(*curve)
+                    ax.plot(x, y, color=colours[strategy], lw=0.6, alpha=0.35)
+            best = run.metrics.get(cutoff_metric("best", "n_labeled"))
+            auroc = dict(run.curves.get(TEST_AUROC) or [])
+            if best is not None and not math.isnan(best) and int(best) in auroc:
+                top.scatter([best], [auroc[int(best)]], marker="o", s=14, color=colours[strategy],
+                            edgecolor="black", linewidth=0.4, zorder=3)
+            knee = _knees(run)
+            if knee is not None:
+                bottom.scatter([knee[0]], [knee[1]], marker="v", s=22, color=colours[strategy], edgecolor="black",
+                               linewidth=0.4, zorder=3)
+        for ax, metric in ((top, TEST_AUROC), (bottom, DEFECTS_LEFT)):
+            x, m, _, _ = band(group, metric)
+            if len(x):
+                ax.plot(x, m, color="black", lw=1.4, label=f"mean of {len(group)} runs")
+                if metric == TEST_AUROC:
+                    values = [v for r in group for _, v in r.curves.get(metric, []) if not math.isnan(v)]
+                    lows.append(float(np.percentile(values, 1)))
+                    highs.append(float(np.max(values)))
+        finite = [v for v in reference if not math.isnan(v)]
+        if finite:
+            top.axhline(float(np.mean(finite)), color="black", ls=":", lw=1.2, label="full-pool reference")
+        top.set_title(f"{strategy}", fontsize=10)
+        top.grid(alpha=0.3)
+        bottom.grid(alpha=0.3)
+        bottom.set_ylim(bottom=0)
+        bottom.set_xlabel("images labeled")
+        if col == 0:
+            top.set_ylabel("(a) test AUROC")
+            bottom.set_ylabel("(b) defects left in the pool")
+            top.legend(loc="lower right", fontsize=7.5)
+    for ax in axes[0]:
+        _fit_auroc_axis(ax, lows, highs)
+    fig.suptitle(f"{dataset}: every run (thin), their mean (black); ● best validation round, ▼ knee of the "
+                 "defects-left curve", fontsize=10)
+    fig.tight_layout()
+    path = out / f"figure_{dataset}_grid.png"
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
 def figures(runs: list[RunData], out: Path) -> list[Path]:
-    return [dataset_figure(d, [r for r in runs if r.dataset == d], out)
-            for d in sorted({r.dataset for r in runs if r.kind == RUN_KIND_ACTIVE})]
+    paths = []
+    for d in sorted({r.dataset for r in runs if r.kind == RUN_KIND_ACTIVE}):
+        mine = [r for r in runs if r.dataset == d]
+        paths += [dataset_figure(d, mine, out), strategy_grid_figure(d, mine, out)]
+    return paths

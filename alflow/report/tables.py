@@ -85,8 +85,9 @@ def _full_pool(runs: list[RunData]) -> dict[str, list[RunData]]:
 
 
 def _cutoff_table(runs: list[RunData], key: str) -> list[Row]:
-    return [_row({"dataset": dataset, "cutoff": cutoff, "strategy": strategy},
-                 (r.metrics.get(cutoff_metric(cutoff, key), math.nan) for r in group))
+    bounds = COUNT if key == "n_labeled" else UNIT  # Table 2's interval is one of counts, not clipped to [0, 1]
+    return [{"dataset": dataset, "cutoff": cutoff, "strategy": strategy,
+             **describe((r.metrics.get(cutoff_metric(cutoff, key), math.nan) for r in group), bounds)}
             for (dataset, strategy), group in _grouped(runs).items() for cutoff in CUTOFF_NAMES]
 
 
@@ -356,10 +357,12 @@ def stop_at_recall_table(runs: list[RunData], recall_target: float = RECALL_TARG
     strategy: ``runs``; the oracle's stop (:func:`labels_to_recall`: the first round at the target, which
     no rule can beat) as ``oracle_labels_mean``/``_std`` and ``oracle_labels_saved`` (pool - it, mean);
     ``rule``: the criterion of :func:`reliable_stops` that reached the target in every run with the fewest
-    labels spent ("none" when no criterion did), with ``rule_labels_spent_mean``/``_std``,
+    labels spent and saved labels (mean labels saved > 0: a criterion that never fires reaches the target by
+    labeling the whole run); "none" when no criterion did, with ``rule_labels_spent_mean``/``_std``,
     ``rule_labels_saved_mean`` (pool - labels spent), ``rule_extra_vs_oracle`` (its labels spent minus the
     oracle's, mean over runs) and ``rule_runs_low``/``_high`` (Wilson's interval of n of n runs); and
-    ``reliable_rules`` (how many criteria were reliable in every run)."""
+    ``reliable_rules`` (how many criteria were reliable in every run) and ``reliable_rules_saving`` (how many
+    of them saved labels)."""
     rows_all = stopping_table(runs, recall_target)
     reliable: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for row in reliable_stops(rows_all):
@@ -373,7 +376,12 @@ def stop_at_recall_table(runs: list[RunData], recall_target: float = RECALL_TARG
                     "oracle_labels_mean": labels["mean"], "oracle_labels_std": labels["std"],
                     "oracle_labels_saved": describe(pools[k] - oracle[k] for k in oracle)["mean"],
                     "reliable_rules": len(reliable[(dataset, strategy)])}
-        best = reliable[(dataset, strategy)][0] if reliable[(dataset, strategy)] else None
+        # a rule that never fired "reaches" the target by labeling the whole run: it saves nothing
+        saving = [r for r in reliable[(dataset, strategy)] if
+                  describe(pools[_key(g)] - _stop_values(g, str(r["criterion"]), recall_target)["labels_spent"]
+                           for g in group)["mean"] > 0]
+        row["reliable_rules_saving"] = len(saving)
+        best = saving[0] if saving else None
         if best is None:
             row.update({"rule": "none", "rule_labels_spent_mean": math.nan, "rule_labels_spent_std": math.nan,
                         "rule_labels_saved_mean": math.nan, "rule_extra_vs_oracle": math.nan,

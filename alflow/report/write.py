@@ -97,13 +97,17 @@ WIDE = {
 }
 
 
+WHOLE_LABELS = frozenset({"labels_spent", "labels_saved", "n_labeled", "labels_best_minus_knee"})
+
+
 def _wide_cell(row: Row, measure: str) -> str:
     if row["n"] == 0:
         return "–"
     if measure in SHARE_MEASURES:  # counted runs: "k/n [Wilson interval]"
         k = round(row["mean"] * row["n"])
         return f"{k}/{row['n']} [{_fmt(row['ci95_low'], 2)}, {_fmt(row['ci95_high'], 2)}]"
-    digits = 0 if abs(row["mean"]) >= 10 else 3  # counts of labels and defects: whole numbers
+    # counts of labels and defects: whole numbers (labels always, so "0 ± 0" saved reads as a count)
+    digits = 0 if abs(row["mean"]) >= 10 or measure in WHOLE_LABELS else 3
     cell = _mean_std(row, digits, interval=False)  # the intervals stay in the CSV: the wide table is read
     p = row.get("paired_t_p", math.nan)
     if isinstance(p, float) and not math.isnan(p):  # the paired t test against random over folds x seeds
@@ -132,7 +136,8 @@ def _stop_at_recall_markdown(rows: list[Row]) -> str:
     target = f"{rows[0]['recall_target']:.0%}"
     lines = [f"| dataset | strategy | runs | labels to {target} recall (oracle) | oracle's labels saved "
              f"| rule reaching {target} in every run with fewest labels | its labels spent | its labels saved "
-             "| beyond the oracle | runs [Wilson 95 %] | rules reliable in every run |", "|" + "---|" * 11]
+             "| beyond the oracle | runs [Wilson 95 %] | rules reliable in every run (saving labels) |",
+             "|" + "---|" * 11]
     for r in rows:
         runs = (f"{r['runs']}/{r['runs']} [{_fmt(r['rule_runs_low'], 2)}, {_fmt(r['rule_runs_high'], 2)}]"
                 if r["rule"] != "none" else "–")
@@ -140,7 +145,7 @@ def _stop_at_recall_markdown(rows: list[Row]) -> str:
                  _count(r["oracle_labels_saved"], None), r["rule"],
                  _count(r["rule_labels_spent_mean"], r["rule_labels_spent_std"]),
                  _count(r["rule_labels_saved_mean"], None), _count(r["rule_extra_vs_oracle"], None), runs,
-                 r["reliable_rules"]]
+                 f"{r['reliable_rules']} ({r.get('reliable_rules_saving', r['reliable_rules'])})"]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -34,6 +34,7 @@ def label_settings(cfg: DictConfig):
 
 
 def serve(cfg: DictConfig) -> None:
+    from alflow.label.lock import hold_session
     from alflow.label.server import serve as serve_page
     from alflow.label.session import LabelSession
     from alflow.label.store import LabelStore
@@ -42,6 +43,7 @@ def serve(cfg: DictConfig) -> None:
     keep_large_buffers_on_heap()
     settings = label_settings(cfg)
     session_dir = Path(settings.session_dir)
+    lock = hold_session(session_dir)  # first: a second alflow label on this folder refuses here
     dataset = instantiate(session_dataset(cfg.dataset))
     root = cfg.dataset.get("root") or _common_root(dataset.files)
     strategy, stopping = instantiate(cfg.strategy), instantiate(cfg.stopping)
@@ -68,6 +70,7 @@ def serve(cfg: DictConfig) -> None:
     finally:
         tracker.set_tags({records.TAG_ROUNDS: len(session.history)})
         tracker.finish("FINISHED" if session.done else "KILLED")
+        lock.release()
 
 
 def export(cfg: DictConfig) -> None:

@@ -161,8 +161,9 @@ def test_binding_beyond_loopback_needs_a_token(tmp_path):
     with pytest.raises(ValueError, match="label.host=0.0.0.0 .*label.token"):
         label_settings(session_dir=str(tmp_path), host="0.0.0.0")
     assert label_settings(session_dir=str(tmp_path), host="0.0.0.0", token="t").token == "t"
-    with pytest.raises(ValueError, match="label.port"):
-        label_settings(session_dir=str(tmp_path), port=0)
+    for port in (-1, 65536, 1.5, "8765"):  # 0 is allowed: a free port, chosen and printed
+        with pytest.raises(ValueError, match="label.port must be an integer in 0..65535"):
+            label_settings(session_dir=str(tmp_path), port=port)
 
 
 @pytest.mark.slow  # three subprocesses: about 20 s here

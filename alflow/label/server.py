@@ -9,8 +9,10 @@ and ``GET /files/PATH`` an image of the dataset (nothing else is ever served fro
 """
 from __future__ import annotations
 
+import errno
 import html
 import logging
+import socket
 import threading
 from collections import OrderedDict
 from pathlib import Path, PurePosixPath
@@ -103,9 +105,10 @@ def create_app(session: LabelSession) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=404 if isinstance(exc, NotFound) else 400)
 
     def image_response(image_id: int) -> Response:
-        path = (session.root / store.path_of(image_id)).resolve()
-        if not path.is_relative_to(session.root):  # a link out of the dataset is not followed
+        rel = PurePosixPath(store.path_of(image_id))
+        if rel.is_absolute() or ".." in rel.parts:  # a stored path that leaves the root is never opened
             raise NotFound(f"image id {image_id} points outside dataset.root")
+        path = session.root / rel  # as the dataset lists it: a linked sub-folder is part of the dataset
         with cache_lock:
             data = cache.get(image_id)
         if data is None:
@@ -209,19 +212,50 @@ def _card(item, open_: bool, session: LabelSession) -> dict:
             "round_name": _round_name(item.round)}
 
 
+class PortUnavailable(ValueError):
+    """``label.host``/``label.port`` cannot be served (in use, not allowed, not this machine's address)."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port`` (``port`` 0: a free one, chosen by the OS), bound before any
+    address is printed. PortUnavailable naming ``label.port`` when the port is taken (another session,
+    another program) or cannot be bound. SO_REUSEADDR as uvicorn's own: a restart is not refused for a
+    closed connection of the last run, and Linux still refuses a port another socket listens on."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)  # uvicorn's backlog; listening here also refuses a port bound but not yet listened on
+    except OSError as exc:
+        sock.close()
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            why = (f"{where} is in use (another alflow label or program serves on it): stop it, choose another "
+                   "label.port, or label.port=0 for a free one")
+        else:
+            why = f"{where} cannot be served ({exc.strerror or exc}): check label.host and label.port"
+        raise PortUnavailable(f"label.port={port}: {why}") from None
+    return sock
+
+
 def serve(session: LabelSession) -> None:
-    """Serve ``session`` until interrupted (Ctrl-C); prints the address first."""
+    """Serve ``session`` until interrupted (Ctrl-C); binds the port first (PortUnavailable, nothing started,
+    when it cannot), then prints the address it serves (with ``label.port=0``, the port chosen)."""
     import uvicorn
 
     settings = session.settings
-    config = uvicorn.Config(create_app(session), host=settings.host, port=settings.port, log_level="warning")
-    server = uvicorn.Server(config)
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    query = f"?token={settings.token}" if settings.token else ""
-    session.start()
-    print(f"alflow label: open http://{host}:{settings.port}/{query} (Ctrl-C stops; every label is kept)",
-          flush=True)
+    sock = bind(settings.host, settings.port)
     try:
-        server.run()
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(create_app(session), host=settings.host, port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        query = f"?token={settings.token}" if settings.token else ""
+        session.start()
+        print(f"alflow label: open http://{host}:{port}/{query} (Ctrl-C stops; every label is kept)", flush=True)
+        try:
+            server.run(sockets=[sock])
+        finally:
+            session.close()
     finally:
-        session.close()
+        sock.close()

@@ -152,11 +152,19 @@ class LabelSession:
         self.thread = threading.Thread(target=self._run, name="alflow-label-worker", daemon=True)
 
     def _relative(self, file: str) -> str:
-        path = Path(file).resolve()
-        try:
-            return path.relative_to(self.root).as_posix()
-        except ValueError:
-            raise ValueError(f"image file {file} is not under dataset.root {self.root}") from None
+        """``file``'s path under the root as the dataset lists it, links not resolved: a linked sub-folder
+        (``good/batch2`` -> elsewhere) keeps its name, ``good/batch2/x.png``. The root may be reached through
+        a link itself (``self.root`` is resolved): the leading folders of ``file`` that are the root count
+        then. ValueError naming both for a file outside the root or a path that leaves it by ``..``."""
+        path = Path(file).absolute()
+        splits = [(Path(*path.parts[:n]), path.parts[n:]) for n in range(1, len(path.parts))
+                  if ".." not in path.parts[n:]]
+        rest = next((r for base, r in splits if base == self.root), None)  # no link to the root: no disk access
+        if rest is None:
+            rest = next((r for base, r in splits if base.resolve() == self.root), None)
+        if rest is None:
+            raise ValueError(f"image file {file} is not under dataset.root {self.root}")
+        return "/".join(rest)
 
     # ---- the worker ----
 

@@ -34,8 +34,9 @@ class LabelSettings:
         if self.host not in LOOPBACK and not self.token:
             raise ValueError(f"label.host={self.host} serves the page beyond this machine: set label.token=SECRET "
                              "(every request must then carry it) or keep label.host=127.0.0.1")
-        if not 0 < self.port < 65536:
-            raise ValueError(f"label.port must be in 1..65535, got {self.port}")
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port < 65536:
+            raise ValueError(f"label.port must be an integer in 0..65535 (0: a free port, chosen and printed), "
+                             f"got {self.port!r}")
         if self.audit_size < 0:
             raise ValueError(f"label.audit_size must be >= 0, got {self.audit_size}")
         if self.claim_size is not None and self.claim_size < 1:

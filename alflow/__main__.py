@@ -1,5 +1,6 @@
-"""``python -m alflow`` runs one job; ``python -m alflow -m`` a Hydra multirun sweep."""
-from alflow.app import main
+"""``python -m alflow`` runs one job; ``python -m alflow -m`` a Hydra multirun sweep; ``python -m alflow label``
+a labeling session."""
+from alflow.cli import main
 
 if __name__ == "__main__":
     main()

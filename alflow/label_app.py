@@ -18,8 +18,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from alflow import records
-from alflow.app import CONF_DIR, check_cam_layer, compared_criteria, config_message
-from alflow.model.learner import build_learner
+from alflow.compose import CONF_DIR, compared_criteria, compose
+from alflow.errors import ConfigError, config_message
 from alflow.model.speed import keep_large_buffers_on_heap
 from alflow.tracking import flatten
 
@@ -38,22 +38,15 @@ def serve(cfg: DictConfig) -> None:
     from alflow.label.server import serve as serve_page
     from alflow.label.session import LabelSession
     from alflow.label.store import LabelStore
-    from alflow.loop import LoopSettings
 
     keep_large_buffers_on_heap()
     settings = label_settings(cfg)
     session_dir = Path(settings.session_dir)
     lock = hold_session(session_dir)  # first: a second alflow label on this folder refuses here
-    dataset = instantiate(session_dataset(cfg.dataset))
+    exp = compose(cfg, session_dir / "gallery", session=True, state_dir=session_dir)
+    dataset = exp.dataset
     root = cfg.dataset.get("root") or _common_root(dataset.files)
-    strategy, stopping = instantiate(cfg.strategy), instantiate(cfg.stopping)
-    train = instantiate(cfg.trainer)
-    loop_settings = LoopSettings(**{**OmegaConf.to_container(cfg.al, resolve=True), "state_dir": str(session_dir)},
-                                 gallery_dir=str(session_dir / "gallery") if cfg.gallery_size > 0 else None,
-                                 gallery_size=cfg.gallery_size)
-    model_settings = OmegaConf.to_container(cfg.model, resolve=True)
-    check_cam_layer(model_settings, strategy)
-    learner = build_learner(model_settings, dataset.images, None, dataset.name, cfg.seed)
+    learner = exp.learner()
     store = LabelStore(session_dir / "labels.sqlite3")
     tracker = instantiate(cfg.tracking, run_name=f"label-{dataset.name}-{Path(settings.session_dir).name}",
                           out_dir=session_dir / "mlflow", run_id=store.meta("mlflow_run_id"),
@@ -62,9 +55,10 @@ def serve(cfg: DictConfig) -> None:
     if not tracker.resumed:
         tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
         store.set_meta("mlflow_run_id", tracker.run_id)
-    session = LabelSession(dataset, root, strategy, learner.model_factory, train, loop_settings, stopping,
+    session = LabelSession(dataset, root, exp.strategy, learner.model_factory, exp.train, exp.settings, exp.stopping,
                            compared_criteria(), settings, listeners=[tracker], tracker=tracker,
-                           features=learner.features)
+                           features=learner.features, initial_strategy=exp.initial_strategy,
+                           pretrained_backbone=learner.pretrained_backbone, cam_settings=exp.cam_settings)
     try:
         serve_page(session)
     finally:
@@ -109,18 +103,6 @@ def _existing_store(session_dir: str):
     return LabelStore(path)
 
 
-FOLDER_TARGET = "alflow.data.folder.build_folder"
-UNLABELED_FOLDER_TARGET = "alflow.data.folder.build_unlabeled_folder"
-
-
-def session_dataset(dataset_cfg: DictConfig) -> DictConfig:
-    """The dataset config a session builds: ``dataset=folder`` becomes a folder of unlabeled images (flat or
-    in sub-folders, class names never read: the person is the oracle); any other dataset is kept as is."""
-    if dataset_cfg.get("_target_") == FOLDER_TARGET:
-        return OmegaConf.merge(dataset_cfg, {"_target_": UNLABELED_FOLDER_TARGET})
-    return dataset_cfg
-
-
 def _common_root(files: list[str]) -> str:
     import os
 
@@ -134,7 +116,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     command = _hydra_main.command
     try:
         {"serve": serve, "export": export, "import": import_}[command](cfg)
-    except (ValueError, FileNotFoundError, InstantiationException) as exc:
+    except (ConfigError, ValueError, FileNotFoundError, InstantiationException) as exc:
         # One line naming the key or file at fault (the error inside a Hydra instantiate call, not its wrapper).
         log.error("alflow label%s: %s", "" if command == "serve" else f" {command}", config_message(exc))
         raise SystemExit(2) from None

@@ -28,16 +28,15 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from omegaconf import OmegaConf
 from skimage.metrics import structural_similarity
 from conf_dataset import dataset_from_conf  # benchmarks/ is on sys.path when run as a script
 
+from alflow.compose import composed_group
 from alflow.explain import ssim_batch
 from alflow.loop import ScoringPass
 from alflow.model import build_resnet18, normalize
@@ -111,9 +110,7 @@ def build_methods(net, images, size, n_unlabeled, n_select, peers: bool, bf16: b
     def skimage_finish(_, outputs):
         return skimage_select(np.concatenate(outputs), n_unlabeled, n_select)
 
-    defaults = OmegaConf.to_container(OmegaConf.load(Path(__file__).resolve().parent.parent / "conf" / "strategy"
-                                                     / "gradcam_avg.yaml"))  # the settings' one home
-    settings = {k: v for k, v in defaults.items() if not k.startswith("_")}
+    settings = composed_group("strategy", "gradcam_avg")  # the settings' one home (with conf/cam)
     strategy = GradCamAvg(**{**settings, "map_size": size, "image_size": None})
     needs = strategy.needs | {"probs"}
 
@@ -232,6 +229,7 @@ def main() -> None:
         "score_max_abs_diff_vs_paper": float(np.abs(np.sort(paper_ssim)[:args.select]
                                                     - selection.scores.numpy()).max()),
         "same_selection_as_paper": paper_pick.tolist() == selection.indices.tolist(),
+        "paper_picks": paper_pick.tolist(),
     }
     if args.bf16:
         result["bf16_speedup_vs_fp32"] = rows["d_alflow"] / rows["d_alflow_bf16"]
@@ -239,6 +237,7 @@ def main() -> None:
         result["bf16_same_selection_as_paper"] = paper_pick.tolist() == bf16_pick
         # How far off it is when not the same: picks shared with the paper's, out of --select.
         result["bf16_picks_shared_with_paper"] = len(set(paper_pick.tolist()) & set(bf16_pick))
+        result["bf16_picks"] = bf16_pick
     if not args.skip_peers:
         result["speedup_vs_captum_batched"] = rows["b_captum_batched"] / rows["d_alflow"]
         result["speedup_vs_gradcam_pkg"] = rows["c_gradcam_pkg"] / rows["d_alflow"]

@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 from conf_dataset import dataset_from_conf  # benchmarks/ is on sys.path when run as a script
 
+from alflow.compose import composed_group
 from alflow.data import KFold
 from alflow.loop import TrainSettings, score_images, train_round
 from alflow.model import DefectClassifier
@@ -31,11 +30,8 @@ ROUND_PARTS = ("train_incremental", "score_gradcam_avg", "select_gradcam_avg", "
 
 
 def group_defaults(group: str, option: str | None = None) -> dict:
-    """The values of conf/<group>/<option>.yaml (their one home), without Hydra's keys."""
-    option = option or {"trainer": "default", "model": "default"}[group]
-    values = OmegaConf.to_container(OmegaConf.load(Path(__file__).resolve().parent.parent / "conf" / group
-                                                   / f"{option}.yaml"))
-    return {k: v for k, v in values.items() if not k.startswith("_")}
+    """The values of conf/<group>/<option>.yaml (their one home) as a job composes them, without Hydra's keys."""
+    return composed_group(group, option or {"trainer": "default", "model": "default"}[group])
 
 
 # the fine-tuned ResNet-18 from random weights (model.trainable=all) this benchmark has always measured

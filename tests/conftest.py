@@ -30,13 +30,18 @@ def loop_settings(**overrides):
 
 
 def group_defaults(group: str, option: str, **overrides) -> dict:
-    """The values of ``conf/<group>/<option>.yaml`` (their one home), without Hydra keys, updated."""
-    from omegaconf import OmegaConf
+    """The values of ``conf/<group>/<option>.yaml`` (their one home) with the group files it takes in (the
+    GradCAM strategies: ``conf/cam``), unresolved, without Hydra keys, updated."""
+    from alflow.compose import composed_group
 
-    values = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / group / f"{option}.yaml"), resolve=False)
-    values = {k: v for k, v in values.items() if not k.startswith("_")}
-    values.update(overrides)
-    return values
+    return {**composed_group(group, option), **overrides}
+
+
+def cam_settings(**overrides):
+    """``CamSettings`` at ``conf/cam/default.yaml`` (their one home), ``overrides`` on top."""
+    from alflow.explain import CamSettings
+
+    return CamSettings(**group_defaults("cam", "default", **overrides))
 
 
 def dataset_settings(option: str, **overrides) -> dict:

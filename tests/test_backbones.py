@@ -12,7 +12,7 @@ from conftest import classifier, two_jobs_meeting_a_lock
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from alflow.app import CONF_DIR
+from alflow.compose import CONF_DIR
 from alflow.loop import score_images
 from alflow.model import build_resnet18
 from alflow.model import backbones

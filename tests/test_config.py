@@ -5,7 +5,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from alflow.app import CONF_DIR, job_key
+from alflow.app import job_key
+from alflow.compose import CONF_DIR
 from alflow.stopping import CRITERIA
 from alflow.strategies import REGISTRY
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-import alflow.data.cache as cache_mod
+import alflow.data.files as cache_mod
 from conftest import folder_dataset, ksdd2_dataset, ksdd_dataset
 
 from alflow.data import BadImageError, InspectionDataset, decode_image
@@ -297,7 +297,7 @@ def test_ksdd(tmp_path):
 
 
 def test_folder(tmp_path):
-    info = make_folder(tmp_path / "mvtec")
+    make_folder(tmp_path / "mvtec")
     ds = folder_dataset(tmp_path / "mvtec", ["good"], exclude="*_GT.png", image_size=16, cache_dir=None)
     check_dataset(ds, 40, 12, 16)
     assert ds.name == "folder" and ds.class_counts() == {"crack": 6, "good": 28, "scratch": 6}

@@ -96,7 +96,7 @@ def test_a_dataset_without_copies_reports_none(tmp_path, caplog):
 
 
 def test_palette_images_differing_only_in_palette_are_not_copies(tmp_path):
-    from alflow.data.cache import pixel_digest
+    from alflow.data.files import pixel_digest
 
     indices = np.random.default_rng(0).integers(0, 4, (8, 8), dtype=np.uint8)
     a, b = Image.fromarray(indices, "P"), Image.fromarray(indices, "P")

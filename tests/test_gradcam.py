@@ -2,7 +2,9 @@ import pytest
 import torch
 import torchvision
 
-from alflow.explain import CamSettings, gradcam_captum, gradcam_closed_form, has_gap_linear_head, resolve_targets
+from conftest import cam_settings
+
+from alflow.explain import gradcam_captum, gradcam_closed_form, has_gap_linear_head, resolve_targets
 from alflow.loop import score_images
 from alflow.model import build_resnet18, normalize
 
@@ -47,7 +49,7 @@ def test_scoring_pass_uses_captum_for_other_layers_and_matches_shapes(net_and_ba
 
     net, images = net_and_batch
     idx = torch.arange(len(images))
-    settings = CamSettings(layer="layer3", map_size=16)
+    settings = cam_settings(layer="layer3", map_size=16)
     calls = []
     attribute = LayerGradCam.attribute
 
@@ -72,16 +74,16 @@ def test_scoring_pass_uses_captum_for_other_layers_and_matches_shapes(net_and_ba
 def test_scoring_closed_form_matches_captum_path(net_and_batch):
     net, images = net_and_batch
     idx = torch.arange(len(images))
-    fast = score_images(net, images, idx, frozenset({"cams"}), CamSettings(map_size=32))
-    slow = score_images(net, images, idx, frozenset({"cams"}), CamSettings(map_size=32), allow_closed_form=False)
+    fast = score_images(net, images, idx, frozenset({"cams"}), cam_settings(map_size=32))
+    slow = score_images(net, images, idx, frozenset({"cams"}), cam_settings(map_size=32), allow_closed_form=False)
     assert (fast.cams - slow.cams).abs().max().item() <= 1e-5
 
 
 def test_bad_cam_settings():
     with pytest.raises(ValueError, match="strategy.target"):
-        CamSettings(target="both")
+        cam_settings(target="both")
     with pytest.raises(ValueError, match="strategy.map_size"):
-        CamSettings(map_size=4)
+        cam_settings(map_size=4)
 
 
 def test_flat_maps_stay_flat_after_upsampling():
@@ -97,7 +99,7 @@ def test_flat_maps_stay_flat_after_upsampling():
 def test_bf16_scoring_pass_is_an_approximation_of_fp32(net_and_batch):
     net, images = net_and_batch
     idx = torch.arange(len(images))
-    settings = CamSettings(map_size=16)
+    settings = cam_settings(map_size=16)
     exact = score_images(net, images, idx, frozenset({"cams", "probs"}), settings)
     rough = score_images(net, images, idx, frozenset({"cams", "probs"}), settings, bf16=True)
     assert rough.probs.dtype == rough.cams.dtype == torch.float32

@@ -4,11 +4,11 @@ without a pass over the images."""
 import numpy as np
 import pytest
 import torch
-from conftest import head_learner, loop_settings, synthetic_dataset, train_settings
+from conftest import cam_settings, head_learner, loop_settings, synthetic_dataset, train_settings
 from conftest import strategy as make
 
 from alflow.data import KFold
-from alflow.explain import CamSettings, gradcam_captum, resize_and_normalize, resolve_targets
+from alflow.explain import gradcam_captum, resize_and_normalize, resolve_targets
 from alflow.loop import AcquisitionLoop, HeadVersion
 from alflow.loop.scoring import ScoringPass
 from alflow.model import build_net, feature_maps, normalize
@@ -83,7 +83,7 @@ def test_maps_from_cached_features_equal_captum_on_backbone_and_head(backbone, t
     labels = torch.tensor([0, 1] * 6)
     head = LinearHead(features.pooled.mean(0), features.pooled.std(0), c=1.0)
     head.fit(features.pooled, labels)
-    settings = CamSettings(target=target, normalize="none")
+    settings = cam_settings(target=target, normalize="none")
     ours = HeadVersion(head, features, settings).score(images, torch.arange(12), frozenset({"cams", "probs"}),
                                                         batch_size=5)
     full = BackboneWithHead(net, head).eval()
@@ -106,7 +106,7 @@ def test_head_scores_embeddings_and_mc_dropout_from_the_cache():
     head = LinearHead(features.pooled.mean(0), features.pooled.std(0), c=1.0)
     head.fit(features.pooled, torch.tensor([0, 1] * 4))
     mc = McDropout(samples=4, p=0.5, seed=0)
-    out = HeadVersion(head, features, CamSettings()).score(images, torch.tensor([5, 1]),
+    out = HeadVersion(head, features, cam_settings()).score(images, torch.tensor([5, 1]),
                                                            frozenset({"embeddings", "mc_probs", "probs"}),
                                                            mc_dropout=mc)
     z = head.standardize(features.pooled[[5, 1]])
@@ -176,7 +176,9 @@ def test_c_grid_keeps_the_c_of_the_best_validation_auroc():
 def test_a_learner_setting_no_job_can_run_with_is_one_line_before_a_run_opens(tmp_path, overrides, message):
     from hydra import compose, initialize_config_dir
 
-    from alflow.app import CONF_DIR, ConfigError, run_job
+    from alflow.app import run_job
+    from alflow.compose import CONF_DIR
+    from alflow.errors import ConfigError
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
@@ -215,7 +217,7 @@ def test_last_block_maps_from_cached_features_equal_captum_and_its_fit_learns(ba
     assert after < before
     assert not torch.equal(model.tail.state_dict()[next(iter(model.tail.state_dict()))],
                            last_stage(net).state_dict()[next(iter(last_stage(net).state_dict()))])  # it trained
-    settings = CamSettings(target="predicted", normalize="none")
+    settings = cam_settings(target="predicted", normalize="none")
     ours = HeadVersion(model, features, settings).score(images, torch.arange(24), frozenset({"cams", "probs"}),
                                                         batch_size=7)
     middle = features.middle.float()

@@ -23,8 +23,8 @@ from alflow.loop import GroundTruthOracle
 from alflow.loop.seeds import SeedStreams
 from alflow.stopping import NoStopping
 from alflow.tracking.run import MlflowRun
-from conftest import (REPO, checkout_env, dataset_settings, folder_dataset, loop_settings, plain_classifier,
-                      run_alflow, stopping_criterion, strategy, train_settings)
+from conftest import (REPO, cam_settings, checkout_env, dataset_settings, folder_dataset, loop_settings,
+                      plain_classifier, run_alflow, stopping_criterion, strategy, train_settings)
 from PIL import Image
 
 
@@ -61,6 +61,33 @@ def answer(session, round_index, tab="t", override=None):
     return items
 
 
+def test_a_session_starts_cold_with_the_initial_strategy(tmp_path, caplog):
+    """al.initial_strategy in a session: round 0 is the cold-start strategy's pick on the pretrained embeddings
+    (the loop's public cold-start path; a session that re-implemented scoring could not pass the strategy)."""
+    root = write_folder(tmp_path / "data", n_good=14, n_bad=6)
+    dataset = folder_dataset(root, ["good"], image_size=32, cache_dir=None)
+    al = loop_settings(batch_size=4, initial_strategy="coreset", state_dir=str(tmp_path / "session"))
+    session = LabelSession(dataset, root, strategy("uncertainty"), plain_classifier, train_settings(min_steps=1, max_steps=2),
+                           al, NoStopping(), {}, label_settings(session_dir=str(tmp_path / "session"), audit_size=0),
+                           initial_strategy=strategy("coreset"), pretrained_backbone="imagenet",
+                           cam_settings=cam_settings())
+    caplog.set_level("INFO", logger="alflow")
+    session.start()
+    try:
+        wait_for(lambda: session.store.has_batch(0) or session.error)
+        assert session.error is None, session.error
+        first = session.store.batch(0)
+        assert len(first) == 4
+        assert "picked by coreset on the embeddings of the imagenet backbone" in caplog.text
+        # the seeded random draw would have picked these instead
+        generator = torch.Generator().manual_seed(SeedStreams(al.seed).selection(0))
+        random_pick = torch.randperm(len(dataset), generator=generator)[:4].tolist()
+        assert sorted(session.index_of[i.image_id] for i in first) != sorted(random_pick)
+    finally:
+        session.close()
+        session.thread.join(30)
+
+
 @pytest.mark.slow  # three rounds of real training: about a minute on two shared cores
 def test_a_session_runs_the_experiments_rounds_with_a_person_as_oracle(tmp_path, tracking_uri):
     root = write_folder(tmp_path / "data", n_good=30, n_bad=12)
@@ -72,7 +99,7 @@ def test_a_session_runs_the_experiments_rounds_with_a_person_as_oracle(tmp_path,
                            plain_classifier, train_settings(max_steps=4, min_steps=2), al, NoStopping(),
                            {"knee": stopping_criterion("knee"), "stabilizing": stopping_criterion("stabilizing")},
                            settings,
-                           listeners=[tracker], tracker=tracker)
+                           listeners=[tracker], tracker=tracker, cam_settings=cam_settings())
     assert not isinstance(HumanOracle(session), GroundTruthOracle)  # no hidden labels to measure with
     assert int(session.dataset.labels.sum()) == 0  # the class folders are not read as labels
     session.start()

@@ -9,7 +9,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "alflow"
 ORDER = ["data", "model", "explain", "strategies", "stopping", "loop", "analysis", "tracking", "report", "label"]
-ENTRY_POINTS = {"app", "label_app", "__main__", "sweep", "__init__"}  # Hydra only here (+ the bare package)
+# Hydra only here (+ the bare package): the entry points, the composition root and its error vocabulary
+ENTRY_POINTS = {"app", "label_app", "cli", "compose", "errors", "__main__", "sweep", "__init__"}
 
 
 def imports(path: Path) -> set[str]:
@@ -56,6 +57,68 @@ def test_tracking_and_report_import_nothing_from_the_loop():
     for part in ("tracking", "report"):
         for path in (PACKAGE / part).rglob("*.py"):
             assert not {n for n in imports(path) if n.startswith(("alflow.loop", "alflow.analysis"))}, path
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """alflow module -> the alflow modules it imports (anywhere in it, function bodies too); ``from alflow.x
+    import y`` counts as importing ``alflow.x.y`` when that is a module, else ``alflow.x``."""
+    names = {module_name(p) for p in modules()}
+    graph = {}
+    for path in modules():
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                edges.update(a.name for a in node.names if a.name in names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module in names:
+                subs = {f"{node.module}.{a.name}" for a in node.names} & names
+                edges.update(subs or {node.module})
+        graph[module_name(path)] = edges - {module_name(path)}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle of ``graph`` (a list of modules, the first repeated at the end), or None."""
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_find_cycle_finds_a_circle_and_only_one():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_no_module_imports_its_caller():
+    """No import circle between two alflow modules that are not packages' ``__init__`` re-exports: the
+    ``alflow`` command's dispatcher (alflow.cli) imports both entry points, neither imports the other."""
+    graph = import_graph()
+    packages = {module_name(p) for p in modules() if p.name == "__init__.py"}
+    # a package's __init__ re-exports its modules, which import siblings through it: not a caller relation
+    graph = {m: {e for e in edges if e not in packages} for m, edges in graph.items() if m not in packages}
+    assert find_cycle(graph) is None, find_cycle(graph)
+    assert "alflow.app" not in graph["alflow.label_app"] and "alflow.label_app" not in graph["alflow.app"]
 
 
 def test_report_help_does_not_import_torch():

@@ -51,8 +51,13 @@ def by_strategy(runs, metric):
 @pytest.mark.slow
 def test_report_writes_every_table_and_a_figure(report):
     out, stdout, _, _ = report
+    strategies = {run.data.tags["strategy"] for run in report[3]}
     for name in ("table1", "table2", "table3", "stopping", "compare", "strategies"):
-        assert (out / f"{name}.csv").stat().st_size > 0 and (out / f"{name}.md").stat().st_size > 0
+        rows = (out / f"{name}.csv").read_text().strip().splitlines()
+        assert len(rows) >= 2, f"{name}.csv holds no row below its header"  # a header alone is no table
+        assert len((out / f"{name}.md").read_text().strip().splitlines()) >= 3, name  # header, rule, a row
+    table1 = (out / "table1.csv").read_text()
+    assert all(strategy in table1 for strategy in strategies), (strategies, table1)
     assert list(out.glob("*.png"))
     assert "Table 1" in stdout and "| synthetic | incremental |" in stdout
 

@@ -16,7 +16,7 @@ class InspectionDataset:
     labels: torch.Tensor
     classes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # files left out as undecodable (on_bad_image=skip)
-    # Image i's file and a digest of its pixels as stored (alflow.data.cache); empty when not from files.
+    # Image i's file and a digest of its pixels as stored (alflow.data.files); empty when not from files.
     files: list[str] = field(default_factory=list)
     digests: list[str] = field(default_factory=list)
     duplicates: str = "warn"  # dataset.duplicates: what fold statistics do with copies across roles

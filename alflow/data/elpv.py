@@ -16,7 +16,7 @@ import csv
 import os
 from pathlib import Path
 
-from alflow.data.cache import build_dataset, check_settings
+from alflow.data.files import build_dataset, check_settings
 from alflow.data.dataset import InspectionDataset
 
 INSTALL_HINT = "pip install elpv-dataset (or pip install -e '.[elpv]')"

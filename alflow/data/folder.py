@@ -18,7 +18,7 @@ Which files are images, per class folder (walked at any depth, following links t
 Every file under the root that looks like an image (alflow.data.listing) and is not taken --
 hidden, outside the pattern, excluded, an image extension not listed, outside any class
 folder -- is named in one warning with its reason and kept in ``InspectionDataset.left_out``
-(and the run's ``dataset_stats.json``). Files that cannot be decoded are alflow.data.cache's.
+(and the run's ``dataset_stats.json``). Files that cannot be decoded are alflow.data.files's.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from alflow.data.cache import build_dataset, check_duplicates, check_root, check_settings
+from alflow.data.files import build_dataset, check_duplicates, check_root, check_settings
 from alflow.data.dataset import InspectionDataset
 from alflow.data.listing import glob_regex, looks_like_image, report_left_out, unused_images, walk_files
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from alflow.data.cache import build_dataset, check_duplicates, check_root, check_settings
+from alflow.data.files import build_dataset, check_duplicates, check_root, check_settings
 from alflow.data.dataset import InspectionDataset
 from alflow.data.listing import report_left_out, unused_images
 

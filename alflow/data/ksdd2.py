@@ -2,7 +2,7 @@
 
 An image is a defect (label 1, class ``defect``) when its mask has any non-zero pixel,
 otherwise ``good``. Images are colour, about 230 x 630 px; see alflow.data.decode for
-how they are brought to ``image_size`` and alflow.data.cache for the cache.
+how they are brought to ``image_size`` and alflow.data.files for the cache.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import logging
 import os
 from pathlib import Path
 
-from alflow.data.cache import build_dataset, check_duplicates, check_root, check_settings
+from alflow.data.files import build_dataset, check_duplicates, check_root, check_settings
 from alflow.data.dataset import InspectionDataset
 from alflow.data.listing import report_left_out, unused_images
 

@@ -48,10 +48,6 @@ class Pool:
         """Defects among the revealed labels."""
         return int((self.revealed == 1).sum())
 
-    def labeled_in(self, round_index: int) -> torch.Tensor:
-        """Dataset indices labeled in round ``round_index``, in pool order."""
-        return self.indices[self.labeled_round == round_index]
-
     def labeled_up_to(self, round_index: int) -> torch.Tensor:
         """Dataset indices labeled in rounds 0..``round_index``, in pool order."""
         return self.indices[(self.labeled_round >= 0) & (self.labeled_round <= round_index)]

@@ -53,7 +53,8 @@ def check_cam_grid(layer: str, image_size: int) -> None:
 
 @dataclass(frozen=True)
 class CamSettings:
-    """What the paper leaves open, made explicit.
+    """What the paper leaves open, made explicit. The values' one home is ``conf/cam/default.yaml`` (the
+    GradCAM strategies take it into their group); every field is required here. ValueError names the key.
 
     target: class the map explains — ``predicted`` (the model's top class per image,
         the usual GradCAM choice and the default), ``defect`` (class 1) or ``good`` (class 0).
@@ -65,11 +66,11 @@ class CamSettings:
     relu: keep only positive evidence, as in the GradCAM paper.
     """
 
-    target: str = "predicted"
-    map_size: int | None = None
-    normalize: str = "minmax"
-    relu: bool = True
-    layer: str = "layer4"
+    target: str
+    map_size: int | None
+    normalize: str
+    relu: bool
+    layer: str
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:

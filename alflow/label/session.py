@@ -28,19 +28,19 @@ from pathlib import Path
 import torch
 
 from alflow.data import FoldSplit, InspectionDataset
-from alflow.loop import AcquisitionLoop, LoopSettings, TrainSettings
+from alflow.loop import AcquisitionLoop, LoopSettings, ModelVersion, SeedStreams, TrainSettings
 from alflow.loop.checkpoint import load_state
 from alflow.records import RoundRecord, SelectionRow
 from alflow.label.settings import LabelSettings
 from alflow.label.store import AUDIT_ROUND, VALUE, LabelStore, file_sha256
 from alflow.stopping import StoppingCriterion, knee_point
-from alflow.strategies import ScoredPool, Selection, Strategy
+from alflow.explain import CamSettings
+from alflow.strategies import Selection, Strategy
 
 log = logging.getLogger("alflow")
 
 # criteria that read the validation set (AUROC on it, predictions on it): a session has one only with an audit
 NEEDS_AUDIT = ("plateau", "stabilizing")
-AUDIT_SEED_OFFSET = 7_919  # the audit draw's stream: apart from every round's selection stream (seed * 100_003 + r)
 
 
 class SessionClosed(Exception):
@@ -70,42 +70,6 @@ class HumanOracle:
         return torch.tensor([VALUE[labels[i]] for i in ids], dtype=torch.int64)
 
 
-class HumanLoop(AcquisitionLoop):
-    """The acquisition loop of a session: its batches are stored as they are selected (a restarted
-    session shows the same batch), with each pick's defect probability and GradCAM map."""
-
-    def __init__(self, session: LabelSession, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.session = session
-
-    def _score(self, version) -> ScoredPool:
-        self.session.set_phase("scoring the pool", len(self.history))
-        return super()._score(version)
-
-    def _select(self, r: int, n: int, scored: ScoredPool | None, picker) -> Selection:
-        s = self.session
-        stored = [item for item in s.store.batch(r) if item.image_id in s.index_of]
-        if stored:
-            return Selection(torch.tensor([s.index_of[item.image_id] for item in stored], dtype=torch.int64),
-                             torch.tensor([math.nan if item.score is None else item.score for item in stored],
-                                          dtype=torch.float64))
-        selection = super()._select(r, n, scored, picker)
-        probs = [None] * len(selection.indices)
-        if scored is not None:  # a model trained on labels exists: its probability and map of each pick
-            outputs = self.version.score(self.dataset.images, selection.indices, frozenset({"probs", "cams"}))
-            probs = outputs.probs[:, 1].tolist()
-            s.save_cams(r, selection.indices, outputs.cams)
-        s.store.add_batch(r, "query", [(s.image_id[int(i)], None if math.isnan(sc) else float(sc), p)
-                                       for i, sc, p in zip(selection.indices.tolist(), selection.scores.tolist(),
-                                                           probs)], model_version_name(len(self.history)))
-        s.notify()
-        return selection
-
-    def _update_model(self, r: int, model, selection: Selection):
-        self.session.set_phase(f"training on {self.pool.n_labeled} labels", r)
-        return super()._update_model(r, model, selection)
-
-
 class LabelSession:
     """One session over ``dataset`` (its ``files`` lie under ``root``), kept in ``settings.session_dir``.
 
@@ -113,13 +77,19 @@ class LabelSession:
     ``criteria`` are the stopping criteria whose verdicts the status panel shows; ``listeners`` (e.g.
     the MLflow run) are told of every round; ``tracker`` (an ``alflow.tracking.MlflowRun``, optional) also
     gets the session's own metrics (``label/*``); ``features``: a head learner's cached backbone features
-    (``alflow.model.learner.Learner.features``). ValueError for a dataset not read from files.
+    (``alflow.model.learner.Learner.features``); ``initial_strategy``, ``pretrained_backbone``: the cold
+    start's (``al.initial_strategy``, as in ``AcquisitionLoop``); ``cam_settings``: the GradCAM drawn on the
+    page for a strategy without maps of its own. ValueError for a dataset not read from files.
+
+    The session is the loop's ``BatchSource`` (a round's stored batch first, each new batch stored with its
+    picks' probabilities and maps) and a listener of its rounds and phases: it uses only the loop's public calls.
     """
 
     def __init__(self, dataset: InspectionDataset, root: str | Path, strategy: Strategy,
                  model_factory: Callable, train: TrainSettings, loop_settings: LoopSettings,
                  stopping: StoppingCriterion, criteria: Mapping[str, StoppingCriterion], settings: LabelSettings,
-                 listeners: Sequence = (), tracker=None, features=None):
+                 listeners: Sequence = (), tracker=None, features=None, initial_strategy: Strategy | None = None,
+                 pretrained_backbone: str | None = None, cam_settings: CamSettings | None = None):
         if not dataset.files:
             raise ValueError(f"dataset {dataset.name!r} is not read from image files: a session labels files "
                              "(use dataset=folder dataset.root=DIR, or elpv, ksdd, ksdd2)")
@@ -137,13 +107,14 @@ class LabelSession:
         self.dataset = InspectionDataset(dataset.name, dataset.images, torch.zeros(len(dataset), dtype=torch.int64),
                                          list(self.paths), files=list(dataset.files))
         self.strategy, self.model_factory, self.train = strategy, model_factory, train
-        self.features = features
+        self.features, self.initial_strategy, self.pretrained_backbone = features, initial_strategy, pretrained_backbone
+        self.cam_settings = cam_settings
         self.loop_settings, self.stopping, self.criteria = loop_settings, stopping, dict(criteria)
         self.listeners, self.tracker = list(listeners), tracker
         self.history: list[RoundRecord] = []
         self.phase, self.phase_round, self.phase_since = "starting", 0, time.time()
         self.error: str | None = None
-        self.loop: HumanLoop | None = None  # built by the worker once the audit sample is labeled
+        self.loop: AcquisitionLoop | None = None  # built by the worker once the audit sample is labeled
         self.done = ""
         self._wake = threading.Event()
         self._closed = threading.Event()
@@ -196,11 +167,9 @@ class LabelSession:
             loop = self.loop = self._build_loop(val)
             while True:
                 self._sync_pool(loop)
-                if loop.pool.n_unlabeled == 0:
-                    self.done = "every image of the pool is labeled"
-                elif self.loop_settings.max_rounds is not None and len(loop.history) >= self.loop_settings.max_rounds:
-                    self.done = f"al.max_rounds={self.loop_settings.max_rounds} reached"
-                if self.done:
+                reason = loop.why_stop()  # the experiments' rules: pool exhausted, al.max_rounds, stopping.*
+                if reason:
+                    self.done = "every image of the pool is labeled" if reason == "pool exhausted" else reason
                     self.set_phase(f"finished: {self.done}", len(loop.history))
                     return
                 loop.step()
@@ -218,7 +187,7 @@ class LabelSession:
         if n == 0:
             return torch.empty(0, dtype=torch.int64)
         if not self.store.has_batch(AUDIT_ROUND):
-            generator = torch.Generator().manual_seed(self.loop_settings.seed + AUDIT_SEED_OFFSET)
+            generator = torch.Generator().manual_seed(SeedStreams(self.loop_settings.seed).audit())
             drawn = torch.randperm(len(self.dataset), generator=generator)[:n]
             self.store.add_batch(AUDIT_ROUND, "audit", [(self.image_id[i], None, None) for i in drawn.tolist()],
                                  "none")
@@ -231,26 +200,52 @@ class LabelSession:
         self.dataset.labels[val] = torch.tensor([y for _, y in answered], dtype=torch.int64)
         return val
 
-    def _build_loop(self, val: torch.Tensor) -> HumanLoop:
+    def _build_loop(self, val: torch.Tensor) -> AcquisitionLoop:
         audit = {self.index_of[item.image_id] for item in self.store.batch(AUDIT_ROUND)
                  if item.image_id in self.index_of}
         pool = torch.tensor([i for i in range(len(self.dataset)) if i not in audit], dtype=torch.int64)
         split = FoldSplit(test=torch.empty(0, dtype=torch.int64), val=val, pool=pool)
         state_path = self.dir / "loop_state.pt"
-        loop = HumanLoop(self, self.dataset, split, self.strategy, self.model_factory, self.train, self.loop_settings,
-                         stopping=self.stopping, oracle=HumanOracle(self), listeners=[*self.listeners, self],
-                         log_prefix="label", state_path=state_path, features=self.features)
+        loop = AcquisitionLoop(self.dataset, split, self.strategy, self.model_factory, self.train, self.loop_settings,
+                               stopping=self.stopping, oracle=HumanOracle(self), listeners=[*self.listeners, self],
+                               log_prefix="label", state_path=state_path, features=self.features,
+                               initial_strategy=self.initial_strategy, pretrained_backbone=self.pretrained_backbone,
+                               cam_settings=self.cam_settings, batches=self)
         state = load_state(state_path)
         if state is not None:  # the pool comes from the store (_sync_pool), the model and history from the state
-            loop.history, loop.rows = list(state.history), list(state.rows)
-            model = loop.model
-            model.load_state_dict(state.model_state)
-            loop.version = loop.new_version(model)
+            loop.restore(state, keep_pool=True)
             self.history = list(state.history)
             log.info("alflow label: resumed after round %d", len(state.history))
         return loop
 
-    def _sync_pool(self, loop: HumanLoop) -> None:
+    # ---- the loop's batch source and phases ----
+
+    def stored(self, round_index: int) -> Selection | None:
+        """Round ``round_index``'s batch as stored (a restarted session shows the same batch), or None."""
+        stored = [item for item in self.store.batch(round_index) if item.image_id in self.index_of]
+        if not stored:
+            return None
+        return Selection(torch.tensor([self.index_of[item.image_id] for item in stored], dtype=torch.int64),
+                         torch.tensor([math.nan if item.score is None else item.score for item in stored],
+                                      dtype=torch.float64))
+
+    def selected(self, round_index: int, selection: Selection, picker: ModelVersion | None) -> None:
+        """Store a new batch, with each pick's defect probability and GradCAM map when a model picked it."""
+        probs = [None] * len(selection.indices)
+        if picker is not None:
+            outputs = picker.score(self.dataset.images, selection.indices, frozenset({"probs", "cams"}))
+            probs = outputs.probs[:, 1].tolist()
+            self.save_cams(round_index, selection.indices, outputs.cams)
+        self.store.add_batch(round_index, "query",
+                             [(self.image_id[int(i)], None if math.isnan(sc) else float(sc), p)
+                              for i, sc, p in zip(selection.indices.tolist(), selection.scores.tolist(), probs)],
+                             model_version_name(len(self.history)))
+        self.notify()
+
+    def on_phase(self, phase: str, round_index: int) -> None:
+        self.set_phase(phase, round_index)
+
+    def _sync_pool(self, loop: AcquisitionLoop) -> None:
         """Bring the pool up to the store: labels of rounds already trained (after a restart), imports,
         and corrections of submitted labels (the audit's too)."""
         position = {int(v): p for p, v in enumerate(loop.pool.indices.tolist())}

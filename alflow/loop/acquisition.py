@@ -103,7 +103,21 @@ def check_finite(r: int, what: str, values: torch.Tensor | float, model: DefectC
 
 
 class RoundListener(Protocol):
+    """Told of every committed round. A listener may also define ``on_phase(phase: str, round_index: int)``,
+    told when a round starts a long step ("scoring the pool", "training on N labels"; 0-based round)."""
+
     def on_round(self, record: RoundRecord, rows: list[SelectionRow]) -> None: ...
+
+
+class BatchSource(Protocol):
+    """Where a round's batch may already be decided (a labeling session's stored batches, shown before a
+    restart), and who keeps each new one. ``stored(r)``: round ``r``'s batch (0-based) or None to select it;
+    ``selected(r, selection, picker)``: a new batch, with the version that picked it (None in a round with
+    nothing labeled: no model to ask for probabilities or maps)."""
+
+    def stored(self, round_index: int) -> Selection | None: ...
+
+    def selected(self, round_index: int, selection: Selection, picker: ModelVersion | None) -> None: ...
 
 
 class AcquisitionLoop:
@@ -136,7 +150,8 @@ class AcquisitionLoop:
                  listeners: Sequence[RoundListener] = (), log_prefix: str = "",
                  state_path: str | Path | None = None, state_extra: dict | None = None,
                  initial_strategy: Strategy | None = None, pretrained_backbone: str | None = None,
-                 features: FrozenFeatures | None = None):
+                 features: FrozenFeatures | None = None, cam_settings: CamSettings | None = None,
+                 batches: BatchSource | None = None):
         wanted, given = settings.initial_strategy, getattr(initial_strategy, "name", None)
         if wanted != "random" and given != wanted:
             raise ValueError(f"al.initial_strategy={wanted}: pass that strategy as initial_strategy= (got {given})")
@@ -151,8 +166,12 @@ class AcquisitionLoop:
         self.log_prefix = log_prefix or strategy.name
         self.seeds = SeedStreams(settings.seed)
         self.device = scoring_device(train.accelerator)
-        # Galleries draw GradCAM for every strategy: those without maps of their own get the defaults.
-        self.cam_settings = strategy.cam_settings or CamSettings()
+        # Galleries draw GradCAM for every strategy: those without maps of their own get cam_settings (cam.*).
+        self.cam_settings = strategy.cam_settings or cam_settings
+        if self.cam_settings is None and settings.gallery_dir and settings.gallery_size > 0:
+            raise ValueError(f"gallery_size={settings.gallery_size}: strategy {strategy.name} draws no GradCAM of "
+                             "its own; pass cam_settings= (the cam.* settings) or use gallery_size=0")
+        self.batches = batches
         self.state_path = Path(state_path) if state_path else None
         self.state_extra = dict(state_extra or {})
         self.pool = Pool(split.pool)
@@ -211,7 +230,7 @@ class AcquisitionLoop:
     def run(self) -> list[RoundRecord]:
         """Rounds until the pool is exhausted, ``al.max_rounds``, or the stopping criterion says so."""
         while True:
-            reason = self._why_stop()
+            reason = self.why_stop()
             if reason:
                 self.stop_reason = reason
                 log.info("[%s] stopped after %d rounds: %s", self.log_prefix, len(self.history), reason)
@@ -223,8 +242,12 @@ class AcquisitionLoop:
         start = time.perf_counter()
         r = len(self.history)
         picker = self.version  # the model that picks this round's batch
-        scored = self._score(picker) if self.pool.n_labeled else None
-        selection = self._select(r, self._batch_size_now(), scored, picker)
+        selection = self.batches.stored(r) if self.batches is not None else None
+        if selection is None:
+            scored = self._score(picker) if self.pool.n_labeled else None
+            selection = self._select(r, self._batch_size_now(), scored, picker)
+            if self.batches is not None:
+                self.batches.selected(r, selection, picker if scored is not None else None)
         selection, revealed = answered(selection, self.oracle.reveal(selection.indices))
         gallery = self._gallery(picker, r, selection, revealed)
         self.pool.mark_labeled(selection.indices, r, revealed)
@@ -250,6 +273,7 @@ class AcquisitionLoop:
         plus probabilities (the label-free stopping signals use them); labeled images only when the
         strategy compares against them (maps, embeddings)."""
         strategy = strategy or self.strategy
+        self._phase("scoring the pool")
         needs = strategy.needs | {"probs"}
         labeled_needed = "cams" in needs or "embeddings" in needs
         labeled = self.pool.labeled if labeled_needed else torch.empty(0, dtype=torch.long)
@@ -279,6 +303,7 @@ class AcquisitionLoop:
             model = self.fresh_model()
         on_all = self.settings.learning == "batch" or self.settings.replay
         train_idx = self.pool.labeled if on_all else selection.indices
+        self._phase(f"training on {len(train_idx)} labels")
         loss = self.train_model(model, train_idx, self.seeds.training(r))
         check_finite(r, "training loss", loss, model)
         for weights in model.parameters():  # no concatenated copy of 11 M weights, one check per tensor
@@ -350,14 +375,16 @@ class AcquisitionLoop:
 
     # ---- around the rounds ----
 
-    def restore(self, state: LoopState) -> None:
+    def restore(self, state: LoopState, keep_pool: bool = False) -> None:
         """Continue from a committed state: the rounds it holds are not run again. ValueError (naming
-        the file) for a state saved for another pool."""
+        the file) for a state saved for another pool. ``keep_pool``: keep the pool as it is (a labeling
+        session rebuilds it from its label store, which may hold labels newer than the state)."""
         if len(state.labeled_round) != len(self.pool.indices):
             raise ValueError(f"saved state {self.state_path} is for a pool of {len(state.labeled_round)} images, "
                              f"this job's pool has {len(self.pool.indices)}; use al.resume=false")
-        self.pool.labeled_round = state.labeled_round.clone()
-        self.pool.revealed = state.revealed.clone()
+        if not keep_pool:
+            self.pool.labeled_round = state.labeled_round.clone()
+            self.pool.revealed = state.revealed.clone()
         self.history = list(state.history)
         self.rows = list(state.rows)
         model = self.model
@@ -365,7 +392,9 @@ class AcquisitionLoop:
         # A new version from the restored weights: it rescores the pool to the same numbers the lost process had.
         self.version = self.new_version(model)
 
-    def _why_stop(self) -> str:
+    def why_stop(self) -> str:
+        """Why the loop stops before its next round ("" = it goes on): the pool is exhausted,
+        ``al.max_rounds`` is reached, or the stopping criterion says so."""
         if self.pool.n_unlabeled == 0:
             return "pool exhausted"
         if self.settings.max_rounds is not None and len(self.history) >= self.settings.max_rounds:
@@ -373,6 +402,11 @@ class AcquisitionLoop:
         if self.stopping.should_stop(self.history):
             return f"stopping criterion {self.stopping.name}"
         return ""
+
+    def _phase(self, phase: str) -> None:
+        for listener in self.listeners:
+            if hasattr(listener, "on_phase"):
+                listener.on_phase(phase, len(self.history))
 
     def _first_batch_size(self) -> int:
         if self.settings.learning == FULL_POOL_LEARNING:

@@ -44,7 +44,7 @@ class ModelVersion:
     strategy); ``bf16``: bfloat16 autocast for the scoring passes (``al.score_bf16``).
     """
 
-    def __init__(self, model: DefectClassifier, cam_settings: CamSettings, device: torch.device, bf16: bool):
+    def __init__(self, model: DefectClassifier, cam_settings: CamSettings | None, device: torch.device, bf16: bool):
         self.model = model
         self.scoring = ScoringPass(model.net.to(device), cam_settings, device, bf16=bf16)
         self._pool_key: tuple | None = None
@@ -89,7 +89,8 @@ class HeadVersion(ModelVersion):
     whole network (``tests/test_head.py``); MC dropout applies masks to the head's input.
     """
 
-    def __init__(self, model: LinearHead | LastBlockClassifier, features: FrozenFeatures, cam_settings: CamSettings):
+    def __init__(self, model: LinearHead | LastBlockClassifier, features: FrozenFeatures,
+                 cam_settings: CamSettings | None):
         self.model, self.features, self.cam_settings = model, features, cam_settings
         self.scorer = copy.deepcopy(model).eval()
         self._pool_key: tuple | None = None
@@ -99,6 +100,8 @@ class HeadVersion(ModelVersion):
     def score(self, images: torch.Tensor, indices: torch.Tensor, needs: frozenset[str],
               batch_size: int = 256, mc_dropout: McDropout | None = None) -> ModelOutputs:
         scorer, settings = self.scorer, self.cam_settings
+        if "cams" in needs and settings is None:
+            raise ValueError("GradCAM maps (cams) were asked for without CamSettings (the cam.* settings)")
         zs, logits, cams = [], [], []
         for first in range(0, len(indices), batch_size):  # float32 maps of a whole pool would be 100s of MB
             chunk = indices[first:first + batch_size]
@@ -125,10 +128,11 @@ class HeadVersion(ModelVersion):
                 raise ValueError("MC-dropout probabilities (mc_probs) were asked for without McDropout settings")
             masks = mc_dropout.masks(z.shape[1])
             mc_probs = scorer.fc(z[None] * masks[:, None, :]).softmax(dim=-1)
-        side = settings.map_size or images.shape[-1]
-        return ModelOutputs(indices=indices, probs=logits.softmax(dim=1),
-                            cams=(torch.cat(cams) if cams else torch.empty(0, 1, side, side)) if "cams" in needs
-                            else None,
+        cam_maps = None
+        if "cams" in needs:
+            side = settings.map_size or images.shape[-1]
+            cam_maps = torch.cat(cams) if cams else torch.empty(0, 1, side, side)
+        return ModelOutputs(indices=indices, probs=logits.softmax(dim=1), cams=cam_maps,
                             mc_probs=mc_probs, embeddings=z if "embeddings" in needs else None)
 
 

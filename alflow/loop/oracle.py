@@ -32,14 +32,12 @@ class GroundTruthOracle(Oracle, Protocol):
 
 
 class SimulatedOracle:
-    """Reveals ``labels[indices]`` (``labels``: N int64 ground truth of the whole dataset) and counts queries."""
+    """Reveals ``labels[indices]`` (``labels``: N int64 ground truth of the whole dataset)."""
 
     def __init__(self, labels: torch.Tensor):
         self.labels = labels
-        self.queries = 0
 
     def reveal(self, indices: torch.Tensor) -> torch.Tensor:
-        self.queries += len(indices)
         return self.labels[indices]
 
     def defects_left(self, pool: Pool) -> int:

@@ -37,6 +37,11 @@ class SeedStreams:
         sample: a block of its own, above every other stream."""
         return (1 << 41) + self.seed
 
+    def audit(self) -> int:
+        """A labeling session's audit sample (the images labeled first, for validation): ``seed + 7919``, the
+        value sessions have always drawn it with, so a restarted session draws the same sample."""
+        return self.seed + 7_919
+
     def batch_retrain(self) -> int:
         """Data order and augmentation of the end-of-run batch retrain."""
         return self.seed * _ROUNDS_PER_SEED + _BATCH_RETRAIN

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from alflow.data.cache import resolve_cache_dir
+from alflow.data.files import resolve_cache_dir
 from alflow.model.ssl_views import VIEWS_VERSION
 
 log = logging.getLogger("alflow")

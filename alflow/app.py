@@ -24,12 +24,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from alflow import records
 from alflow.analysis import health_tag, run_summary
-from alflow.compose import CONF_DIR, compared_criteria, compose
+from alflow.compose import CONF_DIR, back_to_launch_folder, compared_criteria, compose
+from alflow.data.fingerprint import data_fingerprint
 from alflow.data.stats import split_statistics
 from alflow.errors import ConfigError, Terminated, as_config_error
 from alflow.loop import AcquisitionLoop
 from alflow.loop.acquisition import DivergedError
-from alflow.loop.checkpoint import load_state
+from alflow.loop.checkpoint import check_same_data, load_state
 from alflow.model.speed import keep_large_buffers_on_heap
 from alflow.sweep import record_failed_job
 from alflow.tracking import flatten
@@ -83,7 +84,12 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
     run_name = records.run_name(strategy_name, cfg.fold.index, cfg.seed)
     job_name = f"{exp.name}-{strategy_name}-fold{cfg.fold.index}-seed{cfg.seed}"  # file-name safe
     state_path = Path(exp.settings.state_dir) / f"{job_name}-{job_key(cfg)}.pt"
-    state = load_state(state_path) if exp.settings.resume else None
+    try:  # before the run is reopened: an unreadable state, or one saved for other data, refuses in one line
+        state = load_state(state_path) if exp.settings.resume else None
+        if state is not None:
+            check_same_data(state_path, state, data_fingerprint(exp.dataset))
+    except ValueError as exc:
+        raise ConfigError(str(exc), "data") from None
     tracker = instantiate(cfg.tracking, run_name=run_name, out_dir=out_dir, tags=tags,
                           run_id=state.extra.get("run_id") if state else None)
     resuming = state is not None and tracker.resumed
@@ -140,6 +146,7 @@ def job_key(cfg: DictConfig) -> str:
 @hydra.main(version_base=None, config_path=CONF_DIR, config_name="config")
 def experiment_main(cfg: DictConfig) -> float:
     """``alflow OVERRIDES`` (through ``alflow.cli``): one job, or each job of a ``-m`` sweep."""
+    back_to_launch_folder()
     try:
         return _main(cfg)
     except ConfigError as exc:

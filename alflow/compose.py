@@ -7,9 +7,11 @@ here takes each value from the composed config.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -80,6 +82,15 @@ def compose(cfg: DictConfig, gallery_dir: str | Path | None, *, session: bool = 
     name = cfg.dataset.get("name") or dataset.name
     return Experiment(name, dataset, split, strategy, stopping, initial_strategy, train, settings, cam_settings,
                       model_settings, int(cfg.seed))
+
+
+def back_to_launch_folder() -> None:
+    """With ``hydra.job.chdir=true`` Hydra starts each job in its output folder; alflow's relative paths (the
+    MLflow store, ``dataset.root``, the caches, ``al.state_dir``) mean the folder the command was run from,
+    so the job goes back there: every job of a sweep lands in one store. Outputs still go to the job's
+    folder (``hydra.runtime.output_dir``, an absolute path)."""
+    if HydraConfig.initialized() and HydraConfig.get().job.chdir:
+        os.chdir(HydraConfig.get().runtime.cwd)
 
 
 def composed_group(group: str, option: str) -> dict:

@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from alflow import records
-from alflow.compose import CONF_DIR, compared_criteria, compose
+from alflow.compose import CONF_DIR, back_to_launch_folder, compared_criteria, compose
 from alflow.errors import ConfigError, config_message
 from alflow.model.speed import keep_large_buffers_on_heap
 from alflow.tracking import flatten
@@ -114,6 +114,7 @@ def _common_root(files: list[str]) -> str:
 @hydra.main(version_base=None, config_path=CONF_DIR, config_name="label")
 def _hydra_main(cfg: DictConfig) -> None:
     command = _hydra_main.command
+    back_to_launch_folder()  # hydra.job.chdir=true: relative paths still mean the launch folder
     try:
         {"serve": serve, "export": export, "import": import_}[command](cfg)
     except (ConfigError, ValueError, FileNotFoundError, InstantiationException) as exc:

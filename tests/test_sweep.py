@@ -96,3 +96,25 @@ def test_bad_config_fails_before_any_run_with_a_clear_error(tmp_path, tracking_u
     if db.exists():  # nothing half-done was recorded
         client = MlflowClient(tracking_uri)
         assert all(not client.search_runs([e.experiment_id]) for e in client.search_experiments())
+
+
+@pytest.mark.slow
+def test_hydra_job_chdir_keeps_relative_paths_at_the_launch_folder(tmp_path):
+    """hydra.job.chdir=true (Hydra's old default) starts each job in its own folder: the default relative store
+    (sqlite:///mlflow.db), a relative dataset.root and the state folder still mean the folder the sweep was
+    launched from, every job lands in one store and multirun.sh reports on all of them (issue 23, item 2)."""
+    from label_helpers import write_folder
+
+    write_folder(tmp_path / "photos", n_good=16, n_bad=8, size=32)
+    proc = subprocess.run(["bash", str(REPO / "multirun.sh"), "experiment=smoke", "hydra.job.chdir=true",
+                           "dataset=folder", "dataset.root=photos", "dataset.image_size=48", "fold.k=4",
+                           "strategy=random,uncertainty", "fold.index=0", "al.max_rounds=1"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**checkout_env(), "ALFLOW_PYTHON": sys.executable})
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert not list((tmp_path / "multirun").rglob("mlflow.db")) and not list((tmp_path / "multirun").rglob(".alflow"))
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("alflow").experiment_id])
+    assert sorted((r.data.tags["strategy"], r.info.status) for r in runs) == [("random", "FINISHED"),
+                                                                              ("uncertainty", "FINISHED")]
+    assert "Table 1" in proc.stdout and "| folder | incremental |" in proc.stdout

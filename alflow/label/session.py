@@ -29,7 +29,8 @@ import torch
 
 from alflow.data import FoldSplit, InspectionDataset
 from alflow.loop import AcquisitionLoop, LoopSettings, ModelVersion, SeedStreams, TrainSettings
-from alflow.loop.checkpoint import load_state
+from alflow.data.fingerprint import data_fingerprint
+from alflow.loop.checkpoint import check_same_data, load_state
 from alflow.records import RoundRecord, SelectionRow
 from alflow.label.settings import LabelSettings
 from alflow.label.store import AUDIT_ROUND, VALUE, LabelStore, file_sha256
@@ -106,6 +107,11 @@ class LabelSession:
         # The person is the oracle: the dataset's own labels are never read (zeros; the audit's answers later).
         self.dataset = InspectionDataset(dataset.name, dataset.images, torch.zeros(len(dataset), dtype=torch.int64),
                                          list(self.paths), files=list(dataset.files))
+        state_file = self.dir / "loop_state.pt"
+        state = load_state(state_file)
+        if state is not None:  # the loop's state must describe these images (OtherDataError, a ValueError)
+            check_same_data(state_file, state, data_fingerprint(self.dataset, with_labels=False),
+                            "label them in a new label.session_dir (this one's labels stay in its store)")
         self.strategy, self.model_factory, self.train = strategy, model_factory, train
         self.features, self.initial_strategy, self.pretrained_backbone = features, initial_strategy, pretrained_backbone
         self.cam_settings = cam_settings
@@ -205,7 +211,7 @@ class LabelSession:
                  if item.image_id in self.index_of}
         pool = torch.tensor([i for i in range(len(self.dataset)) if i not in audit], dtype=torch.int64)
         split = FoldSplit(test=torch.empty(0, dtype=torch.int64), val=val, pool=pool)
-        state_path = self.dir / "loop_state.pt"
+        state_path = self.dir / "loop_state.pt"  # checked against the data when the session opened
         loop = AcquisitionLoop(self.dataset, split, self.strategy, self.model_factory, self.train, self.loop_settings,
                                stopping=self.stopping, oracle=HumanOracle(self), listeners=[*self.listeners, self],
                                log_prefix="label", state_path=state_path, features=self.features,

@@ -26,7 +26,8 @@ import torch
 from alflow.data import FoldSplit, InspectionDataset, Pool
 from alflow.explain import CamSettings
 from alflow.explain.gallery import save_gallery
-from alflow.loop.checkpoint import LoopState, save_state
+from alflow.data.fingerprint import data_fingerprint
+from alflow.loop.checkpoint import LoopState, check_same_data, save_state
 from alflow.loop.model_version import HeadVersion, ModelVersion, auroc, scoring_device
 from alflow.loop.oracle import GroundTruthOracle, Oracle, SimulatedOracle
 from alflow.loop.seeds import SeedStreams
@@ -162,6 +163,9 @@ class AcquisitionLoop:
         self.model_factory, self.train, self.settings = model_factory, train, settings
         self.stopping = stopping or NoStopping()
         self.oracle = oracle or SimulatedOracle(dataset.labels)
+        # what the saved state is made from: a rerun on other data refuses to resume (labels only in a
+        # simulation: a person's labels live in the labeling session's store)
+        self.data_fingerprint = data_fingerprint(dataset, with_labels=isinstance(self.oracle, GroundTruthOracle))
         self.listeners = list(listeners)
         self.log_prefix = log_prefix or strategy.name
         self.seeds = SeedStreams(settings.seed)
@@ -371,14 +375,16 @@ class AcquisitionLoop:
             save_state(self.state_path, LoopState(
                 labeled_round=self.pool.labeled_round.clone(), revealed=self.pool.revealed.clone(),
                 history=list(self.history), rows=list(self.rows), model_state=self.model.state_dict(),
-                extra=self.state_extra))
+                extra=self.state_extra, data=self.data_fingerprint))
 
     # ---- around the rounds ----
 
     def restore(self, state: LoopState, keep_pool: bool = False) -> None:
         """Continue from a committed state: the rounds it holds are not run again. ValueError (naming
-        the file) for a state saved for another pool. ``keep_pool``: keep the pool as it is (a labeling
-        session rebuilds it from its label store, which may hold labels newer than the state)."""
+        the file) for a state saved for another pool, OtherDataError (a ValueError) for one saved for other
+        data (``check_same_data``). ``keep_pool``: keep the pool as it is (a labeling session rebuilds it from
+        its label store, which may hold labels newer than the state)."""
+        check_same_data(self.state_path, state, self.data_fingerprint)
         if len(state.labeled_round) != len(self.pool.indices):
             raise ValueError(f"saved state {self.state_path} is for a pool of {len(state.labeled_round)} images, "
                              f"this job's pool has {len(self.pool.indices)}; use al.resume=false")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from alflow.data.fingerprint import fingerprint_changes
 from alflow.records import RoundRecord, SelectionRow
 
 STATE_VERSION = 2  # 2: revealed labels as the pool's tensor; records from alflow.records
@@ -23,7 +24,9 @@ STATE_VERSION = 2  # 2: revealed labels as the pool's tensor; records from alflo
 @dataclass
 class LoopState:
     """A job after its last finished round. ``labeled_round`` and ``revealed``: P int64 each, as
-    ``Pool``'s; ``history``: ``RoundRecord`` per round; ``rows``: ``SelectionRow`` per queried image."""
+    ``Pool``'s; ``history``: ``RoundRecord`` per round; ``rows``: ``SelectionRow`` per queried image;
+    ``data``: what the job's data was (``alflow.data.fingerprint.data_fingerprint``; None in states saved
+    before alflow recorded it)."""
 
     labeled_round: torch.Tensor
     revealed: torch.Tensor
@@ -31,6 +34,7 @@ class LoopState:
     rows: list[SelectionRow]
     model_state: dict
     extra: dict = field(default_factory=dict)  # e.g. the MLflow run id to continue
+    data: dict | None = None
 
 
 def save_state(path: str | Path, state: LoopState) -> None:
@@ -56,3 +60,20 @@ def load_state(path: str | Path) -> LoopState | None:
     if data.pop("version", None) != STATE_VERSION:
         raise ValueError(f"saved job state {path} is from another alflow version; delete it or use al.resume=false")
     return LoopState(**data)
+
+
+class OtherDataError(ValueError):
+    """A saved state was made from other data than the rerun's: resuming would mix its rounds with other images."""
+
+
+def check_same_data(path: str | Path, state: LoopState, fingerprint: dict,
+                    fix: str = "run with al.resume=false to start over (or restore the data)") -> None:
+    """Raise OtherDataError (one line: the state file, what changed, ``al.resume=false``) when ``state`` was
+    saved for other data than ``fingerprint`` (``alflow.data.fingerprint.data_fingerprint``); ``fix`` ends the
+    line. A state saved before alflow recorded its data cannot be checked and passes."""
+    if state.data is None:
+        return
+    changes = fingerprint_changes(state.data, fingerprint)
+    if changes:
+        raise OtherDataError(f"saved job state {path} was made from other data ({changes}): resuming would mix its "
+                             f"rounds with other images; {fix}")

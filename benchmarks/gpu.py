@@ -1,4 +1,4 @@
-"""The GPU timings README asks for, in one run on a CUDA machine (refuses to run without one):
+"""The GPU timings benchmarks/README.md asks for, in one run on a CUDA machine (refuses to run without one):
 
 * a fine-tuning round (``model.trainable=all``) at 224 px, and a head round on the same pool and size
   (``benchmarks/head_round.py``'s measurement, so their ratio is in the same run);

@@ -1,4 +1,5 @@
-"""The learner table of README ("Choosing the defaults"): test AUROC at shares of the pool, mean ± std over folds.
+"""The learner tables of docs/results.md ("The learner on elpv"): test AUROC at shares of the pool, mean ± std
+over folds.
 
 Reads finished runs from an MLflow store, one experiment per variant (backbone x schedule), e.g.
 

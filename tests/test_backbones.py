@@ -271,7 +271,7 @@ def test_cli_second_ssl_job_of_the_same_fold_reuses_the_pretraining(tmp_path):
     assert len(runs) == 2
     assert {r.data.tags.get("ssl_cache") for r in runs} == {str(cache_file)}
     assert all(r.data.tags["ssl_pretraining"].startswith("simclr: ") for r in runs)
-    # ... and the learner table (README, "The learner, measured on real images") reads its SSL minutes from there
+    # ... and the learner table (docs/results.md, "The learner on elpv") reads its SSL minutes from there
     (experiment,) = {client.get_experiment(r.info.experiment_id).name for r in runs}
     table = subprocess.run([sys.executable, str(REPO / "benchmarks" / "learning_table.py"), "--tracking-uri",
                             f"sqlite:///{tmp_path / 'mlflow.db'}", "--experiments", experiment],

@@ -57,7 +57,7 @@ def test_round_benchmark_splits_a_round_into_its_parts():
 
 
 def test_learning_table_reads_the_shares_of_the_pool_from_the_store(smoke_sweep):
-    # README's learner tables: one row per strategy, the full-pool reference beside it
+    # docs/results.md's learner tables: one row per strategy, the full-pool reference beside it
     out = _run("learning_table.py", "--tracking-uri", smoke_sweep.uri, "--experiments", "alflow")
     header, _, *lines = out.strip().splitlines()
     assert header.split(" | ")[3:8] == ["5 %", "10 %", "25 %", "50 %", "100 %"]

@@ -1,6 +1,6 @@
 """The default learner on kinds of real data elpv does not have: parts photographed non-square (resized to a
 square), defects at an edge, defects that are only a brightness change, and a tiny pool. A default chosen on
-elpv's square cells alone once failed on such parts (README, "How a round learns"); these jobs run the
+elpv's square cells alone once failed on such parts (docs/design.md, "How a round learns"); these jobs run the
 defaults end to end through the command line and read what they logged."""
 import numpy as np
 import pytest

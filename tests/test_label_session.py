@@ -67,8 +67,9 @@ def test_a_session_starts_cold_with_the_initial_strategy(tmp_path, caplog):
     root = write_folder(tmp_path / "data", n_good=14, n_bad=6)
     dataset = folder_dataset(root, ["good"], image_size=32, cache_dir=None)
     al = loop_settings(batch_size=4, initial_strategy="coreset", state_dir=str(tmp_path / "session"))
-    session = LabelSession(dataset, root, strategy("uncertainty"), plain_classifier, train_settings(min_steps=1, max_steps=2),
-                           al, NoStopping(), {}, label_settings(session_dir=str(tmp_path / "session"), audit_size=0),
+    session = LabelSession(dataset, root, strategy("uncertainty"), plain_classifier,
+                           train_settings(min_steps=1, max_steps=2), al, NoStopping(), {},
+                           label_settings(session_dir=str(tmp_path / "session"), audit_size=0),
                            initial_strategy=strategy("coreset"), pretrained_backbone="imagenet",
                            cam_settings=cam_settings())
     caplog.set_level("INFO", logger="alflow")

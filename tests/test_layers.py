@@ -1,4 +1,4 @@
-"""The house's import rules (README, "Layout"): each part imports only parts to its left, records is
+"""The house's import rules (docs/design.md, "Layout"): each part imports only parts to its left, records is
 the torch-free floor, Hydra stays at the entry points, and the report runs without torch."""
 import ast
 import subprocess

@@ -7,7 +7,7 @@ form weighs with the head's weights. The embedding is the last stage's mean over
 network's own ``fc`` reads) followed by the mean and the maximum of the stage before it
 (``alflow.model.feature_maps``): on elpv that stage added 0.01 test AUROC at every share of the
 pool, and on parts whose defects are a patch brighter than its surroundings, which the semantic
-last stage barely sees, it added 0.05-0.07 (README, "The learner, measured on real images").
+last stage barely sees, it added 0.05-0.07 (docs/results.md, "The learner on elpv").
 
 The cache file (in ``model.cache_dir``: by default ``$ALFLOW_CACHE_DIR`` or ``~/.cache/alflow``,
 beside the decoded images and the SSL backbones) is keyed by the sha256 of

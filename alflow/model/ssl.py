@@ -144,7 +144,8 @@ def _device() -> torch.device:
 
 # Said wherever a capped pretraining is used (here, and when a later job reads it from the cache).
 CAPPED_ADVICE = ("Its weights depend on the machine's speed and load, and a few epochs may be no better than "
-                 "random initialisation (README, Backbones): raise model.ssl.max_minutes or lower model.ssl.epochs")
+                 "random initialisation (docs/design.md, Backbones): raise model.ssl.max_minutes or lower "
+                 "model.ssl.epochs")
 
 
 def planned_steps(n_images: int, settings: SSLSettings) -> int:

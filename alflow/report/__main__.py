@@ -99,7 +99,7 @@ def health_summary(runs: list) -> str:
         return ""
     lines = [f"Health: {len(sick)} of {len(runs)} jobs look untrained; their curves say little about the strategies."]
     lines += [f"  {r.dataset} {r.strategy} fold {r.fold} seed {r.seed}: {r.health}" for r in sick]
-    lines.append("  Each job's log says which settings to change (README, \"How a round learns\").")
+    lines.append("  Each job's log says which settings to change (docs/design.md, \"How a round learns\").")
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ from alflow.errors import as_config_error
 from alflow.explain import CamSettings
 from alflow.loop import LoopSettings, TrainSettings
 from alflow.model.learner import Learner, build_learner, check_model_settings
+from alflow.settings_check import check_settings
 from alflow.stopping import StoppingCriterion
 from alflow.strategies import Strategy
 
@@ -62,6 +63,7 @@ def compose(cfg: DictConfig, gallery_dir: str | Path | None, *, session: bool = 
     ``gallery_size`` > 0); ``session``: a labeling session's (``dataset=folder`` read unlabeled, no split);
     ``state_dir`` replaces ``al.state_dir``. Raises ConfigError naming the key (or file) at fault."""
     try:
+        check_settings(cfg)  # every number's type and range, in one line (alflow.settings_check)
         dataset = instantiate(session_dataset(cfg.dataset) if session else cfg.dataset)
         split = None if session else instantiate(cfg.fold).split(dataset.labels)
         strategy = instantiate(cfg.strategy)

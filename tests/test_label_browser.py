@@ -301,3 +301,102 @@ def test_a_token_guards_every_request(tmp_path):
             assert r.status == 200 and "alflow_token=s3cret" in r.headers["set-cookie"]
     finally:
         server.stop()
+
+
+def current_card(driver):
+    return driver.find_element("css selector", ".card.current")
+
+
+def header_text(driver, element_id: str) -> str:
+    return driver.find_element("css selector", f"#{element_id}").text
+
+
+def in_view(driver, element) -> bool:
+    """Wholly on screen, below the sticky header."""
+    return driver.execute_script("""const r = arguments[0].getBoundingClientRect();
+        const top = document.getElementById('top').getBoundingClientRect().bottom;
+        return r.top >= top - 1 && r.bottom <= window.innerHeight + 1;""", element)
+
+
+RECORD_MESSAGES = """const m = document.getElementById('message');
+    new MutationObserver(() => { const seen = JSON.parse(sessionStorage.getItem('seen') || '[]');
+        seen.push(m.textContent); sessionStorage.setItem('seen', JSON.stringify(seen)); })
+      .observe(m, {childList: true, characterData: true, subtree: true});"""
+
+
+@needs_browser
+def test_keys_never_surprise_and_feedback_is_where_the_eye_is(tmp_path):
+    """Caps Lock, keys that do nothing, the last card of a batch, a refused correction, a confirmed one, the
+    counter, a double Enter, the first unlabeled card on screen, plain-language errors, the server away."""
+    server = Server(tmp_path)
+    driver = browser()
+    try:
+        driver.set_window_size(1180, 560)
+        driver.get(server.url)
+        wait(driver, lambda d: len(open_cards(d)) == 8 and "tab=" in d.current_url)
+        tab = driver.current_url.split("tab=")[1]
+        assert header_text(driver, "round-name") == "round 1"
+        assert header_text(driver, "counter") == "0 of 8 labeled in this batch"
+        first = open_cards(driver)[0]
+        assert current_card(driver) == first
+        press(driver, "D")  # Caps Lock on: D is d
+        wait(driver, lambda d: first.get_attribute("data-label") == "defect", 10)
+        wait(driver, lambda d: header_text(d, "counter") == "1 of 8 labeled in this batch", 10)
+        press(driver, "x")
+        assert "“x” does nothing here" in header_text(driver, "keynote")
+        label_all(driver)
+        last = open_cards(driver)[-1]
+        assert current_card(driver) == last
+        press(driver, "\ue014")  # → after the last card: the selection stays, the header says why
+        wait(driver, lambda d: "last image of the batch" in header_text(d, "message"), 10)
+        assert current_card(driver) == last
+        round0 = {c.get_attribute("data-path") for c in open_cards(driver)}
+        driver.execute_script(RECORD_MESSAGES)
+        driver.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+        press(driver, "\n\n")  # a second Enter keeps the confirmation
+        wait(driver, lambda d: page_round(d) == "1" and len(open_cards(d)) == 8)
+        seen = json.loads(driver.execute_script("return sessionStorage.getItem('seen')") or "[]")
+        assert any("Batch submitted" in m for m in seen) and not any("not submitted" in m for m in seen), seen
+        # the next batch opens at its first unlabeled card, on screen under the sticky header
+        wait(driver, lambda d: current_card(d) == open_cards(d)[0] and in_view(d, open_cards(d)[0]), 10)
+        assert header_text(driver, "round-name") == "round 2"
+        assert header_text(driver, "counter") == "0 of 8 labeled in this batch"
+        before = {p: lab for p, lab in server.stored().items() if p in round0}
+        label_all(driver)
+        press(driver, "dg\ue014\ue014d")  # keys after the last card never reach round 1's cards
+        time.sleep(1.0)
+        assert {p: lab for p, lab in server.stored().items() if p in round0} == before
+        assert current_card(driver) == open_cards(driver)[-1]
+        # an earlier label: reviewed by a click; a refused key moves nothing and says why on screen
+        earlier = driver.find_element("css selector", ".card.earlier")
+        path, old = earlier.get_attribute("data-path"), earlier.get_attribute("data-label")
+        earlier.click()
+        press(driver, "s")
+        wait(driver, lambda d: "correction must be defect (d) or good (g)" in header_text(d, "message"), 10)
+        assert driver.find_element("css selector", "#message").get_attribute("class") == "bad"
+        assert current_card(driver) == earlier and server.stored()[path] == old
+        new = "good" if old == "defect" else "defect"
+        press(driver, new[0])
+        wait(driver, lambda d: f"from {old} to {new}? Press {new[0]} again" in header_text(d, "message"), 10)
+        assert server.stored()[path] == old
+        screenshot(driver, "label_confirm.png")
+        press(driver, new[0])
+        wait(driver, lambda d: earlier.get_attribute("data-label") == new, 10)
+        assert server.stored()[path] == new and current_card(driver) == earlier
+        # plain words: file names and "round 1", not ids and "round 0"
+        ids = [int(c.get_attribute("data-id")) for c in driver.find_elements("css selector", ".card.earlier")]
+        status, body = request(server.url + "api/submit", {"round": 0, "tab": tab, "image_ids": ids[:2]})
+        assert status == 409 and "round 1" in body["detail"] and ".png" in body["detail"], body
+        # an error page in a browser is a page with a way back
+        driver.get(server.url + "image/99999")
+        assert "is not an image of this session" in driver.find_element("css selector", ".error").text
+        driver.find_element("css selector", "#back").click()
+        wait(driver, lambda d: len(open_cards(d)) == 8, 30)
+        server.kill()
+        wait(driver, lambda d: "not answering" in header_text(d, "offline"), 10)
+        screenshot(driver, "label_offline.png")
+        server.start()
+        wait(driver, lambda d: "server is back" in header_text(d, "offline"), 30)
+    finally:
+        driver.quit()
+        server.stop()

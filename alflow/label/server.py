@@ -94,15 +94,15 @@ def create_app(session: LabelSession) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
-        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+        return _error(request, _validation_message(exc), 422)
 
     @app.exception_handler(Conflict)
     async def conflict(request: Request, exc: Conflict):
-        return JSONResponse({"detail": str(exc)}, status_code=409)
+        return _error(request, str(exc), 409)
 
     @app.exception_handler(BadRequest)
     async def bad(request: Request, exc: BadRequest):
-        return JSONResponse({"detail": str(exc)}, status_code=404 if isinstance(exc, NotFound) else 400)
+        return _error(request, str(exc), 404 if isinstance(exc, NotFound) else 400)
 
     def image_response(image_id: int) -> Response:
         rel = PurePosixPath(store.path_of(image_id))
@@ -180,6 +180,18 @@ def create_app(session: LabelSession) -> FastAPI:
         return {"round": body.round, "complete": complete, "submitted": len(set(body.image_ids))}
 
     return app
+
+
+def _error(request: Request, detail: str, status: int) -> Response:
+    """JSON ``{"detail": ...}`` for the API and scripts; a page in words with a way back for a browser."""
+    if not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", ""):
+        text = html.escape(detail)
+        return HTMLResponse(f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>alflow label: '
+                            f'{status}</title><link rel="stylesheet" href="/static/label.css"></head><body>'
+                            f'<div class="error-page"><h1>This address cannot be shown</h1><p class="error">{text}</p>'
+                            f'<p><a id="back" href="/">Back to the labeling page</a></p></div></body></html>',
+                            status_code=status)
+    return JSONResponse({"detail": detail}, status_code=status)
 
 
 def _valid_tab(tab: str) -> bool:

@@ -44,6 +44,14 @@ log = logging.getLogger("alflow")
 NEEDS_AUDIT = ("plateau", "stabilizing")
 
 
+def _about(value: float) -> str:
+    """An estimate rounded to what it can claim: whole numbers, two significant digits above 100."""
+    if value < 10:
+        return f"about {value:.0f}"
+    digits = 10 ** max(len(str(int(round(value)))) - 2, 0)
+    return f"about {int(round(value / digits) * digits)}"
+
+
 class SessionClosed(Exception):
     """The server is shutting down: the worker leaves the round it waits in (nothing is lost)."""
 
@@ -343,6 +351,8 @@ class LabelSession:
             "audit_auroc": None if last is None or math.isnan(last.val_auroc) else round(last.val_auroc, 3),
             "labels_per_hour": round(3600 * timing["n"] / timing["s"], 1) if timing["s"] else None,
             "curve": list(zip(x, y)), "knee": knee, "verdicts": verdicts, "problems": list(self.problems),
+            "defects_left_words": None if last is None or math.isnan(last.expected_defects_left)
+            else _about(last.expected_defects_left),
             "last_round_seconds": round(last.seconds, 1) if last else None,
             "seconds_to_next_batch": [round(v, 2) for v in self.seconds_to_next_batch()],
         }

@@ -71,6 +71,11 @@ class BatchItem:
     version: int
 
 
+def round_words(round_index: int) -> str:
+    """A round as the page names it: "the audit sample", "round 1" (round 0 stored)."""
+    return "the audit sample" if round_index == AUDIT_ROUND else f"round {round_index + 1}"
+
+
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -246,11 +251,21 @@ class LabelStore:
                           (round_index, tab, time.time()))
         return rows[0]["n"]
 
+    @staticmethod
+    def _name(db: sqlite3.Connection, image_id: int) -> str:
+        """An image as a person knows it: its file name (path under dataset.root)."""
+        row = db.execute("SELECT path FROM images WHERE image_id = ?", (image_id,)).fetchone()
+        return row["path"] if row else f"image id {image_id}"
+
+    def _names(self, db: sqlite3.Connection, image_ids: Sequence[int]) -> str:
+        names = [self._name(db, i) for i in image_ids]
+        return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
     def _check_lease(self, db: sqlite3.Connection, image_id: int, tab: str, lease_seconds: float) -> None:
         now = time.time()
         row = db.execute("SELECT tab, expires FROM leases WHERE image_id = ?", (image_id,)).fetchone()
         if row is not None and row["tab"] != tab and row["expires"] >= now:
-            raise Conflict(f"image {image_id} is open in another tab or inspector's page for "
+            raise Conflict(f"{self._name(db, image_id)} is open in another tab or inspector's page for "
                            f"{row['expires'] - now:.0f} s more; reload the page for your own images")
         open_item = db.execute("SELECT 1 FROM batches WHERE image_id = ? AND submitted IS NULL",
                                (image_id,)).fetchone()
@@ -281,11 +296,12 @@ class LabelStore:
             row = db.execute("SELECT label, version FROM labels WHERE image_id = ?", (image_id,)).fetchone()
             old, version = (row["label"], row["version"]) if row else (None, 0)
             if version != expected_version:
-                raise Conflict(f"image {image_id} was changed since your page loaded it (now {old or 'unlabeled'}, "
+                raise Conflict(f"{self._name(db, image_id)} was changed since your page loaded it (now {old or 'unlabeled'}, "
                                f"version {version}; your page had version {expected_version}): reload the page "
                                "to see the current label before changing it")
             if item["submitted"] is not None and label not in ("defect", "good") and old in ("defect", "good"):
-                raise BadRequest(f"image {image_id} was submitted as {old}: a correction must be defect or good")
+                raise BadRequest(f"{self._name(db, image_id)} was submitted as {old}: a correction must be defect "
+                                 "or good (unsure is for images of the open batch)")
             self._check_lease(db, image_id, tab, lease_seconds)
             now = time.time()
             db.execute("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -301,7 +317,7 @@ class LabelStore:
         rows = self.query("SELECT previous FROM history WHERE image_id = ? AND version = ?",
                           (image_id, expected_version))
         if expected_version == 0 or not rows:
-            raise BadRequest(f"image {image_id} has no label to undo at version {expected_version}")
+            raise BadRequest(f"{self.path_of(image_id)} has no label to undo at version {expected_version}")
         previous = rows[0]["previous"]
         return previous, self.set_label(image_id, previous, expected_version, inspector=inspector, tab=tab,
                                         seconds=0.0, source="undo")
@@ -320,20 +336,21 @@ class LabelStore:
                 "SELECT b.image_id, b.submitted, l.label FROM batches b LEFT JOIN labels l USING (image_id) "
                 "WHERE b.round = ? AND b.kind != 'import'", (round_index,))}
             if not rows:
-                raise NotFound(f"round {round_index} has no batch")
+                raise NotFound(f"{round_words(round_index)} has no batch")
             strangers = [i for i in ids if i not in rows]
             if strangers:
-                raise BadRequest(f"image id(s) {strangers} are not in round {round_index}'s batch")
+                raise BadRequest(f"{self._names(db, strangers)} are not in the batch of {round_words(round_index)}")
             done = [i for i in ids if rows[i]["submitted"] is not None]
             if done:
-                raise Conflict(f"image(s) {done} of round {round_index} were already submitted; the labels "
-                               "are stored: nothing to do")
+                raise Conflict(f"this batch of {round_words(round_index)} was already submitted ({len(done)} "
+                               f"image(s): {self._names(db, done)}); the labels are stored: nothing to do")
             unlabeled = [i for i in ids if rows[i]["label"] is None]
             if unlabeled:
-                raise BadRequest(f"image(s) {unlabeled} have no label yet: d = defect, g = good, s = unsure")
+                raise BadRequest(f"{len(unlabeled)} image(s) have no label yet ({self._names(db, unlabeled)}): "
+                                 "d = defect, g = good, s = unsure")
             rest = [i for i in rows if i not in ids and rows[i]["submitted"] is None]
             if not rest and not any(r["label"] in ("defect", "good") for r in rows.values()):
-                raise BadRequest(f"round {round_index}'s batch has no defect or good answer: label at least "
+                raise BadRequest(f"the batch of {round_words(round_index)} has no defect or good answer: label at least "
                                  "one image defect or good")
             now = time.time()
             db.executemany("UPDATE batches SET submitted = ? WHERE round = ? AND image_id = ?",

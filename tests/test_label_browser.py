@@ -400,3 +400,60 @@ def test_keys_never_surprise_and_feedback_is_where_the_eye_is(tmp_path):
     finally:
         driver.quit()
         server.stop()
+
+
+@needs_browser
+def test_may_i_stop_is_answered_in_one_line(tmp_path):
+    """A session that cannot stop yet and one whose recall-targeted rule says stop: the line, then each rule in
+    words, saying which can never fire on this pool."""
+    import re
+
+    driver = browser()
+    try:
+        server = Server(tmp_path / "go-on")
+        try:
+            driver.get(server.url)
+            wait(driver, lambda d: len(open_cards(d)) == 8)
+            assert driver.find_element("css selector", "#stop-line").text.startswith("Not yet known — the model has "
+                                                                                    "not been trained")
+            label_all(driver)
+            press(driver, "\n")
+            wait(driver, lambda d: page_round(d) == "1" and len(open_cards(d)) == 8)
+            line = driver.find_element("css selector", "#stop-line").text
+            assert re.fullmatch(r"Not yet — about \d+ defect\(s\) \(90 % interval \d+–\d+\) are still among the 32 "
+                                r"unlabeled images; labeling so far found \d+ of an estimated \d+ \(\d+%\)\. Stop when "
+                                r"the estimated recall reaches 95% with 98 % confidence\.", line), line
+            found = driver.find_element("css selector", "#n-defects").text
+            assert f"found {found} of" in line  # one number for defects found
+            assert "defects found (" + found in driver.find_element("css selector", "svg.curve").text
+            assert not driver.find_element("css selector", "#verdicts").is_displayed()  # the detail is folded
+            driver.find_element("css selector", "#criteria summary").click()
+            rules = {li.find_element("css selector", "b").text: li.text
+                     for li in driver.find_elements("css selector", "#verdicts li")}
+            assert "it needs 150 labeled images and the pool has 40" in rules["knee cormack grossman"]
+            assert "can never fire here" in rules["verification"] and "can never fire here" in rules["stabilizing"]
+            assert not re.search(r"\b(method|sensitivity|min_defects|hold_rounds)=", "".join(rules.values()))
+            screenshot(driver, "label_stop.png")
+        finally:
+            server.stop()
+        server = Server(tmp_path / "stop", "stopping=predicted_defects", "stopping.recall_target=0.05")
+        try:
+            driver.get(server.url)
+
+            def answered(d):
+                return d.find_element("css selector", "#stop-line").text.startswith("Yes — ")
+
+            for r in range(5):  # a batch more until the rule's bound reaches its (low) target
+                wait(driver, lambda d: (page_round(d) == str(r) and len(open_cards(d)) == 8) or answered(d), 60)
+                if answered(driver):
+                    break
+                label_all(driver)
+                press(driver, "\n")
+            wait(driver, answered, 60)
+            assert "estimated recall has reached 5% with 98 % confidence" in driver.find_element(
+                "css selector", "#stop-line").text
+            assert "may-stop yes" == driver.find_element("css selector", "#may-stop").get_attribute("class")
+        finally:
+            server.stop()
+    finally:
+        driver.quit()

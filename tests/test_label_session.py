@@ -139,7 +139,7 @@ def test_a_session_runs_the_experiments_rounds_with_a_person_as_oracle(tmp_path,
         assert record.defects_found == int(loop.pool.defects_found)
         status = session.status()
         assert status["labeled"] == 12 + 8 + 8 + 1 and status["rounds"] == 2
-        assert status["labels_per_hour"] == round(3600 * 29 / (28 * 2.0 + 1.0), 1)  # 28 labels at 2 s, one at 1 s
+        assert status["labels_per_hour"] == round(3600 * 29 / (28 * 2.0 + 1.0))  # 28 labels at 2 s, one at 1 s
         assert len(status["seconds_to_next_batch"]) == 2
         assert [v["name"] for v in status["verdicts"]] == ["knee", "stabilizing"]
     finally:
@@ -165,8 +165,10 @@ def test_criteria_that_read_the_validation_set_wait_for_an_audit_sample(tmp_path
                                    seconds=1.0, expected_defects_left=1.0, stop_set_predictions=[], gallery=None)
                        for r in range(5)]
     verdicts = {v["name"]: v for v in session.status()["verdicts"]}
-    assert "audit sample" in verdicts["stabilizing"]["why"] and not verdicts["stabilizing"]["stop"]
-    assert verdicts["knee"]["why"].startswith("go on (method=kneedle, sensitivity=")
+    assert "audit sample" in verdicts["stabilizing"]["never"] and not verdicts["stabilizing"]["stop"]
+    assert "label.audit_size=0" in verdicts["stabilizing"]["never"]
+    assert verdicts["knee"]["why"].startswith("go on: stops at the knee of the defects-found curve")
+    assert session.status()["may_stop"]["answer"] == "not yet known"  # no recall-targeted rule among these
 
 
 def test_a_session_takes_a_flat_or_nested_folder_of_unlabeled_images(tmp_path):

@@ -1,9 +1,9 @@
 """The labeling page: FastAPI routes, server-rendered Jinja2 pages, one small script for the keyboard.
 
-Routes: ``GET /`` the batch (``?tab=ID``: each browser tab leases its own images), ``GET /image/ID``
-and ``GET /files/PATH`` an image of the dataset (nothing else is ever served from disk),
-``GET /cam/ID`` its GradCAM overlay, ``POST /api/label``, ``/api/undo``, ``/api/submit``, ``GET
-/api/status``. Every body is validated (pydantic, unknown keys refused); errors are JSON
+Routes: ``GET /`` the batch (``?tab=ID``: each browser leases its own images), ``GET /image/ID``
+and ``GET /files/PATH`` an image of the dataset (nothing else is ever served from disk), ``GET /full/ID``
+the same at the file's own resolution (the large view), ``GET /cam/ID`` its GradCAM overlay,
+``POST /api/label``, ``/api/undo``, ``/api/submit``, ``/api/release``, ``GET /api/status``. Every body is validated (pydantic, unknown keys refused); errors are JSON
 ``{"detail": "..."}``: 400 an action not allowed, 401 no token, 404 an unknown image or round,
 409 a conflict (another tab came first, a double submit), 422 a malformed body.
 """
@@ -34,6 +34,7 @@ log = logging.getLogger("alflow")
 HERE = Path(__file__).resolve().parent
 TAB = r"^[A-Za-z0-9_-]{1,64}$"
 EARLIER = 64  # submitted images shown below the batch for corrections
+FULL_PX = 4096  # the large view's longest side: the file's own pixels up to this
 
 
 class _Body(BaseModel):
@@ -104,17 +105,18 @@ def create_app(session: LabelSession) -> FastAPI:
     async def bad(request: Request, exc: BadRequest):
         return _error(request, str(exc), 404 if isinstance(exc, NotFound) else 400)
 
-    def image_response(image_id: int) -> Response:
+    def image_response(image_id: int, full: bool = False) -> Response:
         rel = PurePosixPath(store.path_of(image_id))
         if rel.is_absolute() or ".." in rel.parts:  # a stored path that leaves the root is never opened
             raise NotFound(f"image id {image_id} points outside dataset.root")
         path = session.root / rel  # as the dataset lists it: a linked sub-folder is part of the dataset
+        key = -1 - image_id if full else image_id
         with cache_lock:
-            data = cache.get(image_id)
+            data = cache.get(key)
         if data is None:
-            data = image_png(path, settings.image_px)
+            data = image_png(path, FULL_PX if full else settings.image_px)
             with cache_lock:
-                cache[image_id] = data
+                cache[key] = data
                 while len(cache) > 1024:
                     cache.popitem(last=False)
         return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
@@ -122,6 +124,11 @@ def create_app(session: LabelSession) -> FastAPI:
     @app.get("/image/{image_id}")
     def image(image_id: int) -> Response:
         return image_response(image_id)
+
+    @app.get("/full/{image_id}")
+    def full(image_id: int) -> Response:
+        """The large view's image: the file's own resolution (longest side at most FULL_PX)."""
+        return image_response(image_id, full=True)
 
     @app.get("/files/{path:path}")
     def file(path: str) -> Response:
@@ -153,7 +160,7 @@ def create_app(session: LabelSession) -> FastAPI:
         return templates.TemplateResponse(request, "index.html", {
             "status": status, "cards": cards, "open_round": open_round, "elsewhere": elsewhere,
             "show_prediction": settings.show_prediction, "curve": curve_svg(status["curve"], status["knee"],
-                                                                            status["pool"]),
+                                                                            status["pool"], status["defects"]),
             "round_name": _round_name(open_round), "inspector": html.escape(settings.inspector)})
 
     @app.get("/api/status")

@@ -33,6 +33,7 @@ from alflow.data.fingerprint import data_fingerprint
 from alflow.loop.checkpoint import check_same_data, load_state
 from alflow.records import RoundRecord, SelectionRow
 from alflow.label.settings import LabelSettings
+from alflow.label.stop import about, criterion_words, recall_rule, stop_line
 from alflow.label.store import AUDIT_ROUND, VALUE, LabelStore, file_sha256
 from alflow.stopping import StoppingCriterion, knee_point
 from alflow.explain import CamSettings
@@ -42,14 +43,6 @@ log = logging.getLogger("alflow")
 
 # criteria that read the validation set (AUROC on it, predictions on it): a session has one only with an audit
 NEEDS_AUDIT = ("plateau", "stabilizing")
-
-
-def _about(value: float) -> str:
-    """An estimate rounded to what it can claim: whole numbers, two significant digits above 100."""
-    if value < 10:
-        return f"about {value:.0f}"
-    digits = 10 ** max(len(str(int(round(value)))) - 2, 0)
-    return f"about {int(round(value / digits) * digits)}"
 
 
 class SessionClosed(Exception):
@@ -331,16 +324,18 @@ class LabelSession:
         y = [float(r.defects_found) for r in history]
         knee = knee_point(x, y, 1.0, curve="concave", direction="increasing") if len(x) >= 3 else None
         last = history[-1] if history else None
-        verdicts = []
         audited = self.loop is not None and len(self.loop.split.val) > 0
+        audit_pending = self.loop is None and self.settings.audit_size > 0
+        pool = len(self.dataset) - (min(self.settings.audit_size, len(self.dataset)) if self.settings.audit_size else 0)
+        defects = counts.get("defect", 0)
+        verdicts = []
         for name, criterion in self.criteria.items():
-            settings = ", ".join(f"{k}={v}" for k, v in vars(criterion).items() if not k.startswith("_"))
-            if name in NEEDS_AUDIT and not audited:
-                verdicts.append({"name": name, "stop": False, "why": "cannot judge without an audit sample "
-                                                                     "(label.audit_size > 0)"})
-                continue
-            stop = bool(history) and criterion.should_stop(history)
-            verdicts.append({"name": name, "stop": stop, "why": f"{'stop' if stop else 'go on'} ({settings})"})
+            what, never = criterion_words(name, criterion, pool, audited, audit_pending)
+            judged = not (name in NEEDS_AUDIT and not audited)
+            stop = judged and bool(history) and criterion.should_stop(history)
+            verdicts.append({"name": name, "stop": stop, "never": never, "what": what,
+                             "why": f"{'would stop now' if stop else 'go on'}: {what}" + (f"; {never}" if never else "")})
+        answer = stop_line(history, recall_rule(self.stopping, self.criteria), defects, self.done)
         return {
             "phase": self.phase, "phase_round": self.phase_round, "phase_seconds": time.time() - self.phase_since,
             "open_round": self.store.open_round(), "rounds": len(history), "error": self.error, "done": self.done,
@@ -349,10 +344,10 @@ class LabelSession:
             "expected_defects_left": None if last is None or math.isnan(last.expected_defects_left)
             else round(last.expected_defects_left, 1),
             "audit_auroc": None if last is None or math.isnan(last.val_auroc) else round(last.val_auroc, 3),
-            "labels_per_hour": round(3600 * timing["n"] / timing["s"], 1) if timing["s"] else None,
-            "curve": list(zip(x, y)), "knee": knee, "verdicts": verdicts, "problems": list(self.problems),
+            "labels_per_hour": round(3600 * timing["n"] / timing["s"]) if timing["s"] else None,
+            "curve": list(zip(x, y)), "knee": knee, "verdicts": verdicts, "may_stop": answer, "problems": list(self.problems),
             "defects_left_words": None if last is None or math.isnan(last.expected_defects_left)
-            else _about(last.expected_defects_left),
+            else f"about {about(last.expected_defects_left)}",
             "last_round_seconds": round(last.seconds, 1) if last else None,
             "seconds_to_next_batch": [round(v, 2) for v in self.seconds_to_next_batch()],
         }

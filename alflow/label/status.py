@@ -6,9 +6,11 @@ from collections.abc import Sequence
 WIDTH, HEIGHT, PAD = 300, 150, 28
 
 
-def curve_svg(points: Sequence[tuple[float, float]], knee: float | None, pool_size: int) -> str:
-    """Defects found (y) against images labeled (x), one point per round, the knee (an x of
-    ``points``, or None) marked with a dashed line; axes from 0 to the largest value seen."""
+def curve_svg(points: Sequence[tuple[float, float]], knee: float | None, pool_size: int,
+              found: int | None = None) -> str:
+    """Defects found (y) against images labeled (x), one point per round trained, the knee (an x of
+    ``points``, or None) marked with a dashed line; axes from 0 to the largest value seen. ``found``: the
+    defects found now (the panel's one number, labels of the open batch included) for the title."""
     if not points:
         return (f'<svg class="curve" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="no rounds yet">'
                 f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">no round trained yet</text></svg>')

@@ -272,6 +272,11 @@
         const element = document.getElementById(id);
         if (element && value !== undefined) element.textContent = value === null ? "n/a" : String(value);
       }
+      const stop = document.getElementById("may-stop");
+      if (stop && s.may_stop) {
+        stop.className = "may-stop " + s.may_stop.answer.replace(/ /g, "-");
+        document.getElementById("stop-line").textContent = s.may_stop.line;
+      }
       if (window.alflowPoll) window.alflowPoll(s);
       const openHere = openCards.length > 0;
       const next = s.open_round === null ? "" : String(s.open_round);

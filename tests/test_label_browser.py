@@ -457,3 +457,65 @@ def test_may_i_stop_is_answered_in_one_line(tmp_path):
             server.stop()
     finally:
         driver.quit()
+
+
+@needs_browser
+def test_a_close_look(tmp_path):
+    """Space opens the selected image at the file's own resolution; wheel and + zoom; brightness and contrast
+    persist in the browser; d labels and the large view follows; the GradCAM overlay's opacity and legend."""
+    write_folder(tmp_path / "data", size=300)
+    server = Server(tmp_path, "label.image_px=64")
+    driver = browser()
+    large = "#large-img"
+    try:
+        driver.get(server.url)
+        wait(driver, lambda d: len(open_cards(d)) == 8)
+        wait(driver, lambda d: d.execute_script("return document.querySelector('.card .photo').naturalWidth") == 64, 10)
+        first = open_cards(driver)[0]
+        press(driver, " ")
+        wait(driver, lambda d: d.find_element("css selector", "#large").is_displayed(), 5)
+        wait(driver, lambda d: d.execute_script(f"return document.querySelector('{large}').naturalWidth") == 300, 10)
+        opened_ms = driver.execute_script("return window.alflowLargeMs")
+        assert opened_ms < 3000, opened_ms  # the issue's target is 300 ms; generous on a loaded CI machine
+        assert "300 × 300 px" in driver.find_element("css selector", "#large-size").text
+        zoom = driver.execute_script("return alflowLarge.zoom()")
+        press(driver, "+")
+        assert driver.execute_script("return alflowLarge.zoom()") == pytest.approx(zoom * 1.25)
+        driver.execute_script("document.getElementById('large-stage').dispatchEvent("
+                              "new WheelEvent('wheel', {deltaY: -100, bubbles: true, cancelable: true}))")
+        assert driver.execute_script("return alflowLarge.zoom()") == pytest.approx(zoom * 1.25 * 1.15)
+        driver.execute_script("const s = document.getElementById('brightness'); s.value = 1.8;"
+                              "s.dispatchEvent(new Event('input'))")
+        assert "brightness(1.8)" in driver.find_element("css selector", large).get_attribute("style")
+        press(driver, "d")  # labels the image looked at; the large view follows the selection
+        wait(driver, lambda d: first.get_attribute("data-label") == "defect", 10)
+        second = open_cards(driver)[1].get_attribute("data-path")
+        wait(driver, lambda d: d.find_element("css selector", "#large-name").text.startswith(second), 10)
+        press(driver, "\ue00c")  # Escape
+        assert not driver.find_element("css selector", "#large").is_displayed()
+        driver.refresh()  # the look persists in this browser
+        wait(driver, lambda d: len(open_cards(d)) == 8)
+        current = current_card(driver)
+        current.find_element("css selector", ".frame").click()  # a click on the selected card opens it too
+        wait(driver, lambda d: d.find_element("css selector", "#large").is_displayed(), 5)
+        assert driver.find_element("css selector", "#brightness").get_attribute("value") == "1.8"
+        assert "brightness(1.8)" in driver.find_element("css selector", large).get_attribute("style")
+        press(driver, "z")
+        assert not driver.find_element("css selector", "#large").is_displayed()
+        label_all(driver)
+        press(driver, "\n")
+        wait(driver, lambda d: page_round(d) == "1" and len(open_cards(d)) == 8)
+        press(driver, "c")
+        assert driver.find_element("css selector", "#cam-controls .legend").is_displayed()
+        driver.execute_script("const s = document.getElementById('cam-opacity'); s.value = 0.6;"
+                              "s.dispatchEvent(new Event('input'))")
+        assert driver.execute_script("return getComputedStyle(document.querySelector('.card .cam')).opacity") == "0.6"
+        press(driver, " ")
+        wait(driver, lambda d: d.find_element("css selector", "#large-cam").is_displayed(), 10)
+        wait(driver, lambda d: d.execute_script(f"return document.querySelector('{large}').naturalWidth") == 300, 10)
+        driver.find_element("css selector", "#look-reset").click()
+        assert "brightness(1)" in driver.find_element("css selector", large).get_attribute("style")
+        screenshot(driver, "label_large.png")
+    finally:
+        driver.quit()
+        server.stop()

@@ -27,7 +27,7 @@ from alflow.analysis import health_tag, run_summary
 from alflow.compose import CONF_DIR, back_to_launch_folder, compared_criteria, compose
 from alflow.data.fingerprint import data_fingerprint
 from alflow.data.stats import split_statistics
-from alflow.errors import ConfigError, Terminated, as_config_error
+from alflow.errors import ConfigError, Interrupted, Terminated, as_config_error
 from alflow.loop import AcquisitionLoop
 from alflow.loop.acquisition import DivergedError
 from alflow.loop.checkpoint import check_same_data, load_state
@@ -45,6 +45,10 @@ def _choices() -> dict[str, str]:
 
 
 def _raise_terminated(signum, frame) -> None:
+    if signum == signal.SIGINT:  # Ctrl+C: a second one is a plain KeyboardInterrupt, should closing the run hang
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        raise Interrupted("interrupted (Ctrl+C): the job did not finish; rerun the same command to resume it from "
+                          "its last finished round")
     raise Terminated(f"signal {signal.Signals(signum).name} received: the job did not finish; rerun the same "
                      "command to resume it from its last finished round")
 
@@ -53,12 +57,14 @@ def run_job(cfg: DictConfig, out_dir: str | Path | None = None) -> float:
     """Run one experiment job; returns the best validation AUROC (what a Hydra sweeper would optimise).
 
     Raises ConfigError (before a run is opened) for a setting or file no job can run with, Terminated when
-    SIGTERM arrives; the run is then marked KILLED (FAILED for any other error) and the last finished
-    round's state stays on disk for the rerun."""
+    SIGTERM arrives, Interrupted (a Terminated) on Ctrl+C; the run is then marked KILLED (FAILED for any
+    other error) and the last finished round's state stays on disk for the rerun."""
     keep_large_buffers_on_heap()
     if threading.current_thread() is threading.main_thread():
         # Lightning composes an existing handler into its own during fit, so ours still raises there.
         signal.signal(signal.SIGTERM, _raise_terminated)
+        # Ctrl+C as well: Lightning turns a KeyboardInterrupt in fit into exit 1, the run left FAILED.
+        signal.signal(signal.SIGINT, _raise_terminated)
     choices = _choices()
     if out_dir is None:
         out_dir = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else "."
@@ -161,10 +167,11 @@ def experiment_main(cfg: DictConfig) -> float:
     except Terminated as exc:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             record_failed_job(HydraConfig.get().sweep.dir, HydraConfig.get().job.override_dirname, exc)
-            log.error("the sweep was stopped by SIGTERM during job %r, so it is incomplete (multirun.sh builds no "
-                      "report); rerun the same command to resume it", HydraConfig.get().job.override_dirname)
+            log.error("the sweep was stopped by %s during job %r, so it is incomplete (multirun.sh builds no "
+                      "report); rerun the same command to resume it", exc.signal_name,
+                      HydraConfig.get().job.override_dirname)
         log.error("%s", exc)
-        raise SystemExit(Terminated.exit_code) from None
+        raise SystemExit(exc.exit_code) from None
 
 
 def _main(cfg: DictConfig) -> float:

@@ -1,8 +1,9 @@
 """The entry points' error vocabulary: what a user is told, in one line, when a job cannot run.
 
-``ConfigError`` (a setting or the data it points at), ``Terminated`` (SIGTERM reached a job) and the
-one-line messages both entry points print (``alflow`` jobs, ``alflow label``). Hydra-side: it unwraps
-Hydra's ``InstantiationException`` to the error raised inside the constructor.
+``ConfigError`` (a setting or the data it points at), ``Terminated`` (SIGTERM reached a job),
+``Interrupted`` (Ctrl+C, SIGINT) and the one-line messages both entry points print (``alflow`` jobs,
+``alflow label``). Hydra-side: it unwraps Hydra's ``InstantiationException`` to the error raised inside the
+constructor.
 """
 from __future__ import annotations
 
@@ -30,9 +31,20 @@ class ConfigError(ValueError):
 class Terminated(BaseException):
     """SIGTERM (SLURM's scancel, a pre-emption, ``kill``) reached a job. A BaseException, like
     KeyboardInterrupt, so that no ``except Exception`` on the way swallows it; Lightning's own
-    handler would turn it into an exit with status 0, as if the job had finished."""
+    handler would turn it into an exit with status 0, as if the job had finished. ``exit_code``:
+    the job's exit status (128 + the signal's number, as a shell reports a process the signal ended)."""
 
     exit_code = 128 + signal.SIGTERM
+    signal_name = "SIGTERM"
+
+
+class Interrupted(Terminated):
+    """Ctrl+C (SIGINT) reached a job: stopped like SIGTERM (the run KILLED, the rerun resumes), exit status
+    130. Not a KeyboardInterrupt: Lightning catches that one during a fit and exits with status 1, leaving
+    the run FAILED with ``SystemExit: 1``; any other BaseException it re-raises."""
+
+    exit_code = 128 + signal.SIGINT
+    signal_name = "SIGINT"
 
 
 def _innermost(exc: BaseException) -> BaseException:

@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "alflow"
 ORDER = ["data", "model", "explain", "strategies", "stopping", "loop", "analysis", "tracking", "report", "label"]
 # Hydra only here (+ the bare package): the entry points, the composition root and its error vocabulary
-ENTRY_POINTS = {"app", "label_app", "cli", "compose", "errors", "__main__", "sweep", "__init__"}
+ENTRY_POINTS = {"app", "label_app", "cli", "compose", "errors", "settings_check", "__main__", "sweep", "__init__"}
 
 
 def imports(path: Path) -> set[str]:

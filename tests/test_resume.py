@@ -128,19 +128,34 @@ def test_sigkill_mid_round_then_rerun_equals_an_uninterrupted_run(tmp_path):
     assert not list((tmp_path / ".alflow" / "state").glob("*.pt"))  # finished jobs leave no state behind
 
 
+# The alflow command with its end-of-run analysis failing: a job that fails after its rounds. (Every setting
+# is checked before a run opens, so no setting can make the analysis fail any more.)
+FAILING_ANALYSIS = ("import sys\n"
+                    "import alflow.app\n"
+                    "def fail(*args, **kwargs):\n"
+                    "    raise RuntimeError('end-of-run analysis failed (injected by the test)')\n"
+                    "alflow.app.run_summary = fail\n"
+                    "from alflow.cli import main\n"
+                    "sys.argv[0] = 'alflow'\n"
+                    "main()\n")
+
+
+def _run_failing(args, cwd):
+    return subprocess.run([sys.executable, "-c", FAILING_ANALYSIS, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=900, env=checkout_env())
+
+
 @pytest.mark.slow
 def test_a_failed_job_resumes_unless_resume_is_false(tmp_path):
     uri = f"sqlite:///{tmp_path / 'm.db'}"
-    # fails after its rounds: a negative Kneedle sensitivity is refused by the end-of-run analysis
-    job = ["experiment=smoke", "strategy=random", "gallery_size=0", "al.max_rounds=2",
-           "analysis.knee_sensitivity=-1", f"tracking.uri={uri}"]
-    first = run_alflow(job, cwd=tmp_path)
-    assert first.returncode != 0 and "sensitivity" in first.stderr
+    job = ["experiment=smoke", "strategy=random", "gallery_size=0", "al.max_rounds=2", f"tracking.uri={uri}"]
+    first = _run_failing(job, cwd=tmp_path)
+    assert first.returncode != 0 and "end-of-run analysis failed" in first.stderr
     assert len(list((tmp_path / ".alflow" / "state").glob("*.pt"))) == 1  # the finished rounds are kept
 
-    fresh = run_alflow([*job, "al.resume=false"], cwd=tmp_path)
+    fresh = _run_failing([*job, "al.resume=false"], cwd=tmp_path)
     assert fresh.returncode != 0 and "resumed from" not in fresh.stdout + fresh.stderr
-    again = run_alflow(job, cwd=tmp_path)
+    again = _run_failing(job, cwd=tmp_path)
     assert "resumed from" in again.stdout + again.stderr
 
     client = MlflowClient(uri)

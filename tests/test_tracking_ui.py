@@ -151,8 +151,8 @@ def test_figure_overlays_the_strategies_and_marks_each_folds_knee(tmp_path):
 
 
 @pytest.mark.parametrize("override,says", [
-    ("fold.index=10", "fold.index must be in [0, 4] for fold.k=5, got 10"),
-    ("al.batch_size=0", "al.batch_size must be >= 1, got 0"),
+    ("fold.index=10", "fold.index must be an integer in [0, 4] (fold.k=5), got 10"),
+    ("al.batch_size=0", "al.batch_size must be an integer >= 1, got 0"),
 ])
 def test_config_errors_end_in_one_clean_line(tmp_path, override, says):
     proc = run_alflow(["experiment=smoke", override, f"tracking.uri=sqlite:///{tmp_path / 'm.db'}"], cwd=tmp_path)

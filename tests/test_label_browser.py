@@ -101,13 +101,17 @@ def request(url: str, data: dict | bytes | None = None) -> tuple[int, dict]:
         return e.code, json.loads(e.read() or b"{}")
 
 
-def browser():
+def browser(profile: Path | None = None):
+    """A headless chromium; ``profile``: its user-data folder (a browser closed and reopened keeps its
+    localStorage there)."""
     from selenium import webdriver
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1180,760"):
         options.add_argument(arg)
+    if profile is not None:
+        options.add_argument(f"--user-data-dir={profile}")
     return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
 
 
@@ -518,4 +522,48 @@ def test_a_close_look(tmp_path):
         screenshot(driver, "label_large.png")
     finally:
         driver.quit()
+        server.stop()
+
+
+@needs_browser
+def test_no_lock_outs(tmp_path):
+    """A browser closed and reopened mid-batch gets its images back at once; a page closed gives its claim back
+    and a page waiting for those images takes them within seconds; an import takes no claim and shows at once."""
+    from alflow.label.store import LabelStore
+
+    server = Server(tmp_path)
+    first = browser(tmp_path / "profile")
+    try:
+        first.get(server.url)
+        wait(first, lambda d: len(open_cards(d)) == 8)
+        labeled = label_all(first, 3)
+    finally:
+        first.quit()  # the browser closed mid-batch ...
+    again, other = browser(tmp_path / "profile"), browser()
+    try:
+        started = time.time()
+        again.get(server.url)  # ... and reopened: the same browser, its images at once
+        wait(again, lambda d: len(open_cards(d)) == 8, 5)
+        assert time.time() - started < 5
+        assert {c.get_attribute("data-path"): c.get_attribute("data-label") for c in open_cards(again)
+                if c.get_attribute("data-label")} == labeled
+        other.get(server.url)  # another browser: everything is held by the first
+        wait(other, lambda d: d.find_elements("css selector", "#nothing"), 30)
+        assert not open_cards(other)
+        # an import while the batch is held: no claim taken, the label shows on the holding page at once
+        store = LabelStore(server.session / "labels.sqlite3")
+        card = [c for c in open_cards(again) if not c.get_attribute("data-label")][0]
+        assert store.import_label(int(card.get_attribute("data-id")), "defect", 0, inspector="ls",
+                                  seconds=0.0) == "labeled"
+        assert not store.query("SELECT 1 FROM leases WHERE tab = 'import'")
+        wait(again, lambda d: card.get_attribute("data-label") == "defect", 5)
+        again.get("about:blank")  # the holding page is closed: its claim goes back ...
+        started = time.time()
+        wait(other, lambda d: len(open_cards(d)) == 8, 5)  # ... and the waiting page takes the images
+        assert time.time() - started < 5
+        shown = {c.get_attribute("data-path"): c.get_attribute("data-label") for c in open_cards(other)}
+        assert labeled.items() <= shown.items()
+    finally:
+        again.quit()
+        other.quit()
         server.stop()

@@ -55,6 +55,10 @@ class UndoBody(_Body):
     tab: str = Field(pattern=TAB)
 
 
+class ReleaseBody(_Body):
+    tab: str = Field(pattern=TAB)
+
+
 class SubmitBody(_Body):
     round: int = Field(ge=AUDIT_ROUND)
     tab: str = Field(pattern=TAB)
@@ -164,10 +168,24 @@ def create_app(session: LabelSession) -> FastAPI:
             "round_name": _round_name(open_round), "inspector": html.escape(settings.inspector)})
 
     @app.get("/api/status")
-    def api_status() -> dict:
+    def api_status(ids: str = "") -> dict:
+        """The panel's numbers; ``free``: images of the open batch no page holds; ``labels``: the current
+        label and version of ``ids`` (comma-separated, the page's cards: an import shows at once)."""
         status = session.status()
         status.pop("curve")
+        status["free"] = store.free(status["open_round"])
+        wanted = [int(i) for i in ids.split(",")[:1000] if i.isdigit()]
+        status["labels"] = {str(i): [lab, v] for i, (lab, v) in store.labels_of(wanted).items()} if wanted else {}
         return status
+
+    @app.post("/api/release")
+    async def api_release(request: Request) -> dict:
+        """A closing page's ``navigator.sendBeacon``: its images are free for another page at once."""
+        try:
+            body = ReleaseBody.model_validate_json(await request.body())
+        except ValueError as exc:
+            raise BadRequest(f"a release needs {{\"tab\": ID}}: {exc}") from None
+        return {"released": store.release(body.tab)}
 
     @app.post("/api/label")
     def api_label(body: LabelBody) -> dict:

@@ -245,6 +245,27 @@ class LabelStore:
             db.executemany("DELETE FROM leases WHERE image_id = ? AND tab = ?", [(i, tab) for i in released])
         return mine
 
+    def release(self, tab: str) -> int:
+        """End ``tab``'s leases (its page was closed): another page takes those images at once."""
+        with self._write() as db:
+            return db.execute("DELETE FROM leases WHERE tab = ?", (tab,)).rowcount
+
+    def free(self, round_index: int | None) -> int:
+        """Images of ``round_index``'s batch not submitted and not leased to a live page."""
+        if round_index is None:
+            return 0
+        rows = self.query("""SELECT COUNT(*) AS n FROM batches b LEFT JOIN leases le USING (image_id)
+                             WHERE b.round = ? AND b.kind != 'import' AND b.submitted IS NULL
+                             AND (le.tab IS NULL OR le.expires < ?)""", (round_index, time.time()))
+        return rows[0]["n"]
+
+    def labels_of(self, image_ids: Sequence[int]) -> dict[int, tuple[str | None, int]]:
+        """The current (label, version) of ``image_ids`` (unlabeled: (None, 0))."""
+        marks = ",".join("?" * len(image_ids))
+        rows = self.query(f"SELECT image_id, label, version FROM labels WHERE image_id IN ({marks})", image_ids)
+        found = {r["image_id"]: (r["label"], r["version"]) for r in rows}
+        return {i: found.get(i, (None, 0)) for i in image_ids}
+
     def leased_elsewhere(self, round_index: int, tab: str) -> int:
         rows = self.query("""SELECT COUNT(*) AS n FROM batches b JOIN leases le USING (image_id)
                              WHERE b.round = ? AND b.submitted IS NULL AND le.tab != ? AND le.expires >= ?""",
@@ -279,11 +300,13 @@ class LabelStore:
         return (rows[0]["label"], rows[0]["version"]) if rows else (None, 0)
 
     def set_label(self, image_id: int, label: str | None, expected_version: int, *, inspector: str, tab: str,
-                  seconds: float, lease_seconds: float = 300.0, source: str = "page") -> int:
+                  seconds: float, lease_seconds: float = 300.0, source: str = "page", claim: bool = True) -> int:
         """Write ``label`` (one of LABELS, or None to clear it) for ``image_id`` if its version is still
         ``expected_version``; returns the new version. Conflict when another write came first or another
         tab holds the image; NotFound for an image not in any batch of this session; BadRequest for a
-        submitted image corrected to unsure or cleared (its round trained on a defect/good answer)."""
+        submitted image corrected to unsure or cleared (its round trained on a defect/good answer).
+        ``claim=False`` (an import): no lease is checked or taken, so a page holding the image keeps it and
+        shows the imported label."""
         if label is not None and label not in LABELS:
             raise BadRequest(f"label must be one of {', '.join(LABELS)}, got {label!r}")
         with self._write() as db:
@@ -302,7 +325,8 @@ class LabelStore:
             if item["submitted"] is not None and label not in ("defect", "good") and old in ("defect", "good"):
                 raise BadRequest(f"{self._name(db, image_id)} was submitted as {old}: a correction must be defect "
                                  "or good (unsure is for images of the open batch)")
-            self._check_lease(db, image_id, tab, lease_seconds)
+            if claim:
+                self._check_lease(db, image_id, tab, lease_seconds)
             now = time.time()
             db.execute("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (image_id, label, version + 1, inspector, now, seconds, item["round"]))
@@ -368,10 +392,11 @@ class LabelStore:
             if current == label:
                 return "unchanged"
             self.set_label(image_id, label, version, inspector=inspector, tab="import", seconds=seconds,
-                           source="labelstudio")
+                           source="labelstudio", claim=False)
             return "relabeled" if current else "labeled"
         self.add_batch(round_index, "import", [(image_id, None, None)], "import", submitted=True)
-        self.set_label(image_id, label, 0, inspector=inspector, tab="import", seconds=seconds, source="labelstudio")
+        self.set_label(image_id, label, 0, inspector=inspector, tab="import", seconds=seconds, source="labelstudio",
+                       claim=False)
         return "added"
 
     def labels(self) -> list[sqlite3.Row]:

@@ -10,10 +10,12 @@
 (function () {
   "use strict";
   const params = new URLSearchParams(location.search);
-  let tab = sessionStorage.getItem("alflowTab");
+  // This browser's identity, kept across reloads and reopening (localStorage): its claim on a batch's images
+  // is its own again after a restart of the browser; a closing page gives the claim back (pagehide).
+  let tab = localStorage.getItem("alflowBrowser");
   if (!tab) {
     tab = (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2)).replace(/[^A-Za-z0-9-]/g, "");
-    sessionStorage.setItem("alflowTab", tab);
+    localStorage.setItem("alflowBrowser", tab);
   }
   if (params.get("tab") !== tab) {
     params.set("tab", tab);
@@ -258,9 +260,15 @@
     backTimer = setTimeout(() => { offline.hidden = true; }, 8000);
   }
   window.alflowPoll = null; // hook: the page's other parts follow the status
+  window.addEventListener("pagehide", () => {
+    if (openCards.length && !submitted) {
+      navigator.sendBeacon("/api/release", new Blob([JSON.stringify({ tab: tab })], { type: "application/json" }));
+    }
+  });
+  const ids = openCards.map((c) => c.dataset.id).join(",");
   async function poll() {
     try {
-      const response = await fetch("/api/status", { cache: "no-store" });
+      const response = await fetch("/api/status?ids=" + ids, { cache: "no-store" });
       if (!response.ok) throw new Error(response.statusText);
       const s = await response.json();
       back();
@@ -278,9 +286,15 @@
         document.getElementById("stop-line").textContent = s.may_stop.line;
       }
       if (window.alflowPoll) window.alflowPoll(s);
+      for (const card of openCards) { // a label written elsewhere (an import) shows at once
+        const [lab, version] = (s.labels || {})[card.dataset.id] || [null, null];
+        if (version !== null && version > Number(card.dataset.version)) show(card, lab, version);
+      }
       const openHere = openCards.length > 0;
       const next = s.open_round === null ? "" : String(s.open_round);
       if ((!openHere || submitted) && next !== "" && next !== pageRound) location.reload();
+      // images another page held are free again (it was closed, its claim ended): take them
+      if ((!openHere || submitted) && next !== "" && next === pageRound && s.free > 0) location.reload();
     } catch (e) {
       away(e);
     }

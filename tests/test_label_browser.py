@@ -448,7 +448,7 @@ def test_may_i_stop_is_answered_in_one_line(tmp_path):
                 return d.find_element("css selector", "#stop-line").text.startswith("Yes — ")
 
             for r in range(5):  # a batch more until the rule's bound reaches its (low) target
-                wait(driver, lambda d: (page_round(d) == str(r) and len(open_cards(d)) == 8) or answered(d), 60)
+                wait(driver, lambda d, r=r: (page_round(d) == str(r) and len(open_cards(d)) == 8) or answered(d), 60)
                 if answered(driver):
                     break
                 label_all(driver)

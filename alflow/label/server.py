@@ -3,9 +3,10 @@
 Routes: ``GET /`` the batch (``?tab=ID``: each browser leases its own images), ``GET /image/ID``
 and ``GET /files/PATH`` an image of the dataset (nothing else is ever served from disk), ``GET /full/ID``
 the same at the file's own resolution (the large view), ``GET /cam/ID`` its GradCAM overlay,
-``POST /api/label``, ``/api/undo``, ``/api/submit``, ``/api/release``, ``GET /api/status``. Every body is validated (pydantic, unknown keys refused); errors are JSON
-``{"detail": "..."}``: 400 an action not allowed, 401 no token, 404 an unknown image or round,
-409 a conflict (another tab came first, a double submit), 422 a malformed body.
+``POST /api/label``, ``/api/undo``, ``/api/submit``, ``/api/release``, ``GET /api/status``. Every body is
+validated (pydantic, unknown keys refused); errors are JSON ``{"detail": "..."}`` (a page in words with a
+link back for a browser's GET): 400 an action not allowed, 401 no token, 404 an unknown image or round,
+409 a conflict (another page came first, a double submit), 422 a malformed body.
 """
 from __future__ import annotations
 

@@ -334,7 +334,8 @@ class LabelSession:
             judged = not (name in NEEDS_AUDIT and not audited)
             stop = judged and bool(history) and criterion.should_stop(history)
             verdicts.append({"name": name, "stop": stop, "never": never, "what": what,
-                             "why": f"{'would stop now' if stop else 'go on'}: {what}" + (f"; {never}" if never else "")})
+                             "why": f"{'would stop now' if stop else 'go on'}: {what}"
+                                    + (f"; {never}" if never else "")})
         answer = stop_line(history, recall_rule(self.stopping, self.criteria), defects, self.done)
         return {
             "phase": self.phase, "phase_round": self.phase_round, "phase_seconds": time.time() - self.phase_since,
@@ -345,7 +346,8 @@ class LabelSession:
             else round(last.expected_defects_left, 1),
             "audit_auroc": None if last is None or math.isnan(last.val_auroc) else round(last.val_auroc, 3),
             "labels_per_hour": round(3600 * timing["n"] / timing["s"]) if timing["s"] else None,
-            "curve": list(zip(x, y)), "knee": knee, "verdicts": verdicts, "may_stop": answer, "problems": list(self.problems),
+            "curve": list(zip(x, y)), "knee": knee, "verdicts": verdicts, "may_stop": answer,
+            "problems": list(self.problems),
             "defects_left_words": None if last is None or math.isnan(last.expected_defects_left)
             else f"about {about(last.expected_defects_left)}",
             "last_round_seconds": round(last.seconds, 1) if last else None,

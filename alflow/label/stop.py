@@ -76,7 +76,8 @@ def stop_line(history: Sequence, rule: PredictedDefectsStopping | None, found: i
     return {"answer": "no", "line": f"Not yet — {est} {when}"}
 
 
-def criterion_words(name: str, rule: StoppingCriterion, pool: int, audited: bool, audit_pending: bool) -> tuple[str, str]:
+def criterion_words(name: str, rule: StoppingCriterion, pool: int, audited: bool,
+                    audit_pending: bool) -> tuple[str, str]:
     """(what the rule does, why it can never fire on this pool or ''), in words."""
     kind = type(rule).__name__
     never = ""

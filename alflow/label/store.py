@@ -319,7 +319,8 @@ class LabelStore:
             row = db.execute("SELECT label, version FROM labels WHERE image_id = ?", (image_id,)).fetchone()
             old, version = (row["label"], row["version"]) if row else (None, 0)
             if version != expected_version:
-                raise Conflict(f"{self._name(db, image_id)} was changed since your page loaded it (now {old or 'unlabeled'}, "
+                raise Conflict(f"{self._name(db, image_id)} was changed since your page loaded it "
+                               f"(now {old or 'unlabeled'}, "
                                f"version {version}; your page had version {expected_version}): reload the page "
                                "to see the current label before changing it")
             if item["submitted"] is not None and label not in ("defect", "good") and old in ("defect", "good"):
@@ -374,7 +375,8 @@ class LabelStore:
                                  "d = defect, g = good, s = unsure")
             rest = [i for i in rows if i not in ids and rows[i]["submitted"] is None]
             if not rest and not any(r["label"] in ("defect", "good") for r in rows.values()):
-                raise BadRequest(f"the batch of {round_words(round_index)} has no defect or good answer: label at least "
+                raise BadRequest(f"the batch of {round_words(round_index)} has no defect or good answer: label at "
+                                 "least "
                                  "one image defect or good")
             now = time.time()
             db.executemany("UPDATE batches SET submitted = ? WHERE round = ? AND image_id = ?",

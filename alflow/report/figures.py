@@ -45,7 +45,8 @@ def band(runs: list[RunData], metric: str) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def _folds(n: int) -> str:
-    return f"{n} fold" if n == 1 else f"{n} folds"
+    """How many runs a curve averages: folds x seeds, so "runs" (one fold of one seed is a run)."""
+    return f"{n} run" if n == 1 else f"{n} runs"
 
 
 def _knees(run: RunData) -> tuple[float, float] | None:
@@ -124,7 +125,7 @@ def dataset_figure(dataset: str, runs: list[RunData], out: Path) -> Path:
     ax.set_ylabel("defective images not yet labeled")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right", fontsize=7.5)
-    fig.suptitle(f"{dataset}: strategies compared (mean over folds, band = ±1 std)", fontsize=11)
+    fig.suptitle(f"{dataset}: strategies compared (mean over runs: folds x seeds, band = ±1 std)", fontsize=11)
     fig.tight_layout()
     path = out / f"figure_{dataset}.png"
     fig.savefig(path, dpi=110)

@@ -11,12 +11,14 @@ PIVOTS = {"table1": "learning", "table2": "cutoff", "table3": "cutoff"}  # row k
 
 # What each table shows and in which unit: the caption above its Markdown (the CSV keeps bare columns).
 CAPTIONS = {
-    "table1": "Table 1. Test AUROC (0.5 = chance, 1 = perfect), mean ± std over folds: incremental learning at "
-              "the round of best validation AUROC, batch learning (a fresh model on the images labeled up to that "
-              "round), and the full-pool reference.",
-    "table2": "Table 2. Images labeled (count) at each cut-off, mean ± std over folds: best validation AUROC "
-              "overall, the knee of the defects-left curve, best validation AUROC up to the knee.",
-    "table3": "Table 3. Test AUROC (0.5 = chance) at each cut-off of Table 2, mean ± std over folds.",
+    "table1": "Table 1. Test AUROC (0.5 = chance, 1 = perfect), mean ± std [95 % interval] over runs (folds x "
+              "seeds): incremental learning at the round of best validation AUROC, batch learning (a fresh model "
+              "on the images labeled up to that round), and the full-pool reference.",
+    "table2": "Table 2. Images labeled (count) at each cut-off, mean ± std [95 % interval] over runs (folds x seeds): "
+              "best validation AUROC overall, the knee of the defects-left curve, best validation AUROC up to the "
+              "knee.",
+    "table3": "Table 3. Test AUROC (0.5 = chance) at each cut-off of Table 2, mean ± std [95 % interval] over runs "
+              "(folds x seeds).",
     "stopping": "Where each online stopping criterion would have stopped, mean ± std over runs (folds x seeds): "
                 "the runs in which it fired (a criterion that never fires is read as labeling the whole run), "
                 "labels spent (count, with verification samples) and saved against labeling the whole pool, "
@@ -43,8 +45,8 @@ CAPTIONS = {
                       "rule did), its labels spent and saved against labeling the whole pool (mean ± std over runs), "
                       "its labels beyond the oracle's, and the runs [Wilson 95 % interval].",
     "compare": "Area under the test-AUROC learning curve (mean test AUROC over the labeling run, 0–1) per "
-               "strategy, mean ± std over folds, and a Wilcoxon signed-rank test against random (paired by fold "
-               "and seed; p-value).",
+               "strategy, mean ± std over runs (folds x seeds), and a Wilcoxon signed-rank test against random "
+               "(paired by fold and seed; p-value).",
 }
 
 

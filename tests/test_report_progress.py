@@ -129,3 +129,9 @@ def test_paper_elpv_field_adds_the_fields_strategies():
     assert len(groups) == 9 * 20 and set(groups) >= {"coreset", "typiclust", "badge", "bald", "gradcam_uncertainty"}
     extra = sweep_jobs(dict(c.hydra.sweeper.params), ["strategy=coreset,typiclust,badge,bald,gradcam_uncertainty"])
     assert len(extra) == 5 * 20
+
+
+def test_experiment_paper_prints_the_studys_progress_too():
+    c = compose_study("experiment=paper")
+    assert c.hydra.callbacks.study_progress._target_ == "alflow.report.progress.StudyProgressCallback"
+    assert len(sweep_jobs(dict(c.hydra.sweeper.params), [])) == 4 * 10

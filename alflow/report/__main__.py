@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None) -> None:
           + (f"; {loaded.dropped} older finished run(s) of the same jobs dropped" if loaded.dropped else "") + ".\n")
     print(caption("table1") + "\n")
     print(to_markdown("table1", tables["table1"]))
+    if tables.get("stop_at_recall"):  # the stopping question in one table: which rule buys 95 % recall cheapest
+        print(caption("stop_at_recall") + "\n")
+        print(to_markdown("stop_at_recall", tables["stop_at_recall"]))
     where = f" and logged to a 'report' run in the experiment(s) {', '.join(map(repr, logged_to))}" if logged_to else ""
     print(f"Tables and figures written to {out.resolve()}/{where}.")
     health = health_summary(runs)

@@ -4,7 +4,9 @@
 writes the labels (CSV and a class-folder tree, or Label Studio tasks for ``.json``);
 ``alflow label import label.session_dir=S label.input=F`` reads a Label Studio JSON export.
 The config is ``conf/label.yaml``: the experiment's config plus the ``label`` section.
-Hydra stays here; everything in ``alflow.label`` takes plain arguments.
+Hydra stays here; everything in ``alflow.label`` takes plain arguments. ``export`` and ``import`` need
+only the label store: they compose the config with Hydra's compose API (no job, no run folder, no
+callbacks: no MLflow hint) and import neither torch nor MLflow, so they answer in about a second.
 """
 from __future__ import annotations
 
@@ -14,17 +16,11 @@ from pathlib import Path
 
 import hydra
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-
-from alflow import records
-from alflow.compose import CONF_DIR, back_to_launch_folder, compared_criteria, compose
-from alflow.errors import ConfigError, config_message
-from alflow.model.speed import keep_large_buffers_on_heap
-from alflow.tracking import flatten
 
 log = logging.getLogger("alflow")
 COMMANDS = ("serve", "export", "import")
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")  # alflow.compose.CONF_DIR, without its imports
 
 
 def label_settings(cfg: DictConfig):
@@ -34,10 +30,16 @@ def label_settings(cfg: DictConfig):
 
 
 def serve(cfg: DictConfig) -> None:
+    from hydra.utils import instantiate
+
+    from alflow import records
+    from alflow.compose import compared_criteria, compose
     from alflow.label.lock import hold_session
     from alflow.label.server import serve as serve_page
     from alflow.label.session import LabelSession
     from alflow.label.store import LabelStore
+    from alflow.model.speed import keep_large_buffers_on_heap
+    from alflow.tracking import flatten
 
     keep_large_buffers_on_heap()
     settings = label_settings(cfg)
@@ -91,6 +93,7 @@ def import_(cfg: DictConfig) -> None:
     if not settings.input:
         raise ValueError("alflow label import needs label.input=FILE.json (a Label Studio JSON export)")
     counts = import_export(_existing_store(settings.session_dir), settings.input, settings.inspector)
+    # all or nothing: one transaction wrote every label above, or an error wrote none
     print("alflow label import: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 
@@ -111,16 +114,55 @@ def _common_root(files: list[str]) -> str:
     return os.path.commonpath([str(Path(f).parent) for f in files])
 
 
-@hydra.main(version_base=None, config_path=CONF_DIR, config_name="label")
-def _hydra_main(cfg: DictConfig) -> None:
-    command = _hydra_main.command
-    back_to_launch_folder()  # hydra.job.chdir=true: relative paths still mean the launch folder
+def _run(command: str, cfg: DictConfig) -> None:
+    from alflow.label.store import Conflict
+
     try:
         {"serve": serve, "export": export, "import": import_}[command](cfg)
-    except (ConfigError, ValueError, FileNotFoundError, InstantiationException) as exc:
-        # One line naming the key or file at fault (the error inside a Hydra instantiate call, not its wrapper).
-        log.error("alflow label%s: %s", "" if command == "serve" else f" {command}", config_message(exc))
-        raise SystemExit(2) from None
+    except (ValueError, FileNotFoundError, InstantiationException, Conflict) as exc:
+        _one_line(command, exc)
+    except Exception as exc:
+        from alflow.errors import ConfigError
+
+        if not isinstance(exc, ConfigError):
+            raise
+        _one_line(command, exc)
+
+
+def _one_line(command: str, exc: BaseException) -> None:
+    """One line naming the key or file at fault (the error inside a Hydra instantiate call, not its wrapper)."""
+    if command == "serve":
+        from alflow.errors import config_message
+
+        text = config_message(exc)
+    else:  # alflow.errors imports torch (through alflow.data): the store's errors say it all
+        text = str(exc)
+    log.error("alflow label%s: %s", "" if command == "serve" else f" {command}", text)
+    raise SystemExit(2) from None
+
+
+@hydra.main(version_base=None, config_path=CONF_DIR, config_name="label")
+def _hydra_main(cfg: DictConfig) -> None:
+    from alflow.compose import back_to_launch_folder
+
+    back_to_launch_folder()  # hydra.job.chdir=true: relative paths still mean the launch folder
+    _run(_hydra_main.command, cfg)
+
+
+def _store_command(command: str, overrides: list[str]) -> None:
+    """``export``/``import``: the config composed (user overrides and all), nothing else of a job."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+            cfg = hydra_compose(config_name="label", overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as exc:
+        _one_line(command, exc)
+    _run(command, cfg)
 
 
 def main() -> None:
@@ -128,5 +170,7 @@ def main() -> None:
     command = "serve"
     if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
         command = sys.argv.pop(1)
+    if command != "serve":
+        return _store_command(command, sys.argv[1:])
     _hydra_main.command = command
     _hydra_main()

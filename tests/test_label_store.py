@@ -184,3 +184,102 @@ def test_label_import_and_export_from_the_command_line(tmp_path):
     missing = run_alflow(["label", "export", f"label.session_dir={tmp_path / 'nothing'}", f"label.out={out}"],
                          tmp_path)
     assert missing.returncode == 2 and "holds no session" in missing.stdout + missing.stderr
+
+
+@pytest.mark.slow  # four subprocesses, a few seconds each
+def test_label_export_needs_only_the_store_and_import_is_all_or_nothing_from_the_command_line(tmp_path):
+    """``alflow label export`` imports neither torch nor MLflow (it took 10 s composing a whole job) and
+    prints no MLflow hint; ``alflow label import`` refuses a file with one bad task in one line and writes
+    nothing, while a page holds the batch."""
+    from conftest import run_alflow
+
+    _, store, ids, _ = registered(tmp_path, n_good=4, n_bad=2)
+    store.add_batch(0, "query", [(ids["good/001.png"], 0.3, 0.1)], "round-1")
+    store.set_label(ids["good/001.png"], "good", 0, inspector="ann", tab="t", seconds=1)
+    store.submit(0, "t", [ids["good/001.png"]])
+    store.add_batch(1, "query", [(ids["bad/000.png"], 0.4, 0.9)], "round-2")
+    store.claim("a-tab", 1, None, 300)
+    session, out = tmp_path / "session", tmp_path / "labels.csv"
+    probe = textwrap.dedent(f"""
+        import sys, time
+        start = time.perf_counter()
+        sys.argv = ["alflow", "label", "export", "label.session_dir={session}", "label.out={out}"]
+        from alflow.cli import main
+        main()
+        print("heavy:", sorted(m for m in ("torch", "mlflow", "torchvision") if m in sys.modules))
+        print("seconds:", round(time.perf_counter() - start, 2))
+    """)
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
+                          env=checkout_env(), timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "heavy: []" in proc.stdout and "AUC" not in proc.stdout + proc.stderr
+    assert "1 label(s)" in proc.stdout
+    tasks = json.loads(FIXTURE.read_text())
+    tasks[1]["annotations"][1]["result"][0]["value"]["choices"] = ["Unsure"]
+    (tmp_path / "bad.json").write_text(json.dumps(tasks))
+    bad = run_alflow(["label", "import", f"label.session_dir={session}", f"label.input={tmp_path / 'bad.json'}"],
+                     tmp_path)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr[-2000:]
+    assert "good/001.png was submitted as good" in bad.stderr
+    assert LabelStore(store.path).current(ids["bad/000.png"]) == (None, 0)
+    good = run_alflow(["label", "import", f"label.session_dir={session}", f"label.input={FIXTURE}"], tmp_path)
+    assert good.returncode == 0 and "labeled 1" in good.stdout, good.stderr[-2000:]
+    assert "AUC" not in good.stdout + good.stderr
+
+
+def test_a_good_prediction_scores_the_probability_of_good(tmp_path):
+    _, store, ids, _ = registered(tmp_path, n_good=4, n_bad=2)
+    store.add_batch(0, "query", [(ids["bad/000.png"], 0.4, 0.9), (ids["good/001.png"], 0.3, 0.1)], "round-3")
+    write_tasks(store, tmp_path / "tasks.json")
+    good = json.loads((tmp_path / "tasks.json").read_text())[1]["predictions"][0]
+    assert good["result"][0]["value"]["choices"] == ["Good"] and good["score"] == pytest.approx(0.9)
+
+
+def test_an_import_is_all_or_nothing_in_one_transaction(tmp_path):
+    _, store, ids, _ = registered(tmp_path, n_good=4, n_bad=2)
+    opened, done = ids["bad/000.png"], ids["good/001.png"]
+    store.add_batch(0, "query", [(done, 0.3, 0.1)], "round-1")
+    store.set_label(done, "good", 0, inspector="ann", tab="t", seconds=1)
+    store.submit(0, "t", [done])
+    store.add_batch(1, "query", [(opened, 0.4, 0.9)], "round-2")
+    store.claim("a-tab", 1, None, 300)  # a page holds the open batch: an import takes no claim
+    tasks = json.loads(FIXTURE.read_text())
+    tasks[1]["annotations"][1]["result"][0]["value"]["choices"] = ["Unsure"]  # a submitted image cannot be unsure
+    (tmp_path / "bad.json").write_text(json.dumps(tasks))
+    before = [tuple(r) for r in store.history()]
+    with pytest.raises(BadRequest, match="good/001.png was submitted as good"):
+        import_export(store, tmp_path / "bad.json", "team")
+    assert store.current(opened) == (None, 0)   # the first task, valid, was not written either
+    assert [tuple(r) for r in store.history()] == before
+    assert import_export(store, FIXTURE, "team") == {"labeled": 1, "unchanged": 1, "no annotation": 1}
+    assert store.current(opened) == ("defect", 1)
+
+
+def test_label_studio_upload_urls_are_matched_by_file_name_then_contents(tmp_path, monkeypatch):
+    root, store, ids, _ = registered(tmp_path, n_good=4, n_bad=2)
+    monkeypatch.setenv("LABEL_STUDIO_BASE_DATA_DIR", str(tmp_path / "ls"))
+    store.add_batch(0, "query", [(i, 0.5, 0.5) for i in ids.values()], "round-1")
+
+    def task(n, url, choice):
+        return {"id": n, "data": {"image": url}, "annotations": [
+            {"result": [{"type": "choices", "value": {"choices": [choice]}}], "was_cancelled": False}]}
+
+    export = tmp_path / "export"
+    export.mkdir()
+    tasks = [task(1, "/data/upload/3/abc12345-002.png", "Good"),          # one image is named 002.png
+             task(2, "/data/upload/3/0f1e2d3c-001.png", "Defect")]        # good/001.png and bad/001.png
+    (export / "ls.json").write_text(json.dumps(tasks))
+    with pytest.raises(BadRequest, match=r"task 2: 2 images of this session are named '001.png'"):
+        import_export(store, export / "ls.json", "team")
+    assert store.labels() == []
+    upload = tmp_path / "ls" / "media" / "upload" / "3"
+    upload.mkdir(parents=True)
+    (upload / "0f1e2d3c-001.png").write_bytes((root / "bad" / "001.png").read_bytes())  # Label Studio's copy
+    assert import_export(store, export / "ls.json", "team") == {"labeled": 2}
+    assert store.current(ids["good/002.png"])[0] == "good" and store.current(ids["bad/001.png"])[0] == "defect"
+    assert store.current(ids["good/001.png"]) == (None, 0)
+    tasks = [task(3, "/data/upload/3/99999999-000.png", "Good")]
+    (export / "ls.json").write_text(json.dumps(tasks))
+    (export / "99999999-000.png").write_bytes((root / "good" / "003.png").read_bytes())  # beside the export
+    with pytest.raises(NotFound, match="contents of none of this session's images named '000.png'"):
+        import_export(store, export / "ls.json", "team")

@@ -307,33 +307,40 @@ class LabelStore:
         submitted image corrected to unsure or cleared (its round trained on a defect/good answer).
         ``claim=False`` (an import): no lease is checked or taken, so a page holding the image keeps it and
         shows the imported label."""
+        with self._write() as db:
+            return self._set(db, image_id, label, expected_version, inspector=inspector, tab=tab, seconds=seconds,
+                             lease_seconds=lease_seconds, source=source, claim=claim)
+
+    def _set(self, db: sqlite3.Connection, image_id: int, label: str | None, expected_version: int, *,
+             inspector: str, tab: str, seconds: float, lease_seconds: float = 300.0, source: str = "page",
+             claim: bool = True) -> int:
+        """``set_label`` inside the caller's transaction."""
         if label is not None and label not in LABELS:
             raise BadRequest(f"label must be one of {', '.join(LABELS)}, got {label!r}")
-        with self._write() as db:
-            item = db.execute("""SELECT b.round, b.submitted FROM batches b JOIN images i USING (image_id)
-                                 WHERE b.image_id = ? AND i.status = 'ok' ORDER BY b.round DESC LIMIT 1""",
-                              (image_id,)).fetchone()
-            if item is None:
-                raise NotFound(f"image id {image_id} is in no batch of this session: only the images shown "
-                               "can be labeled")
-            row = db.execute("SELECT label, version FROM labels WHERE image_id = ?", (image_id,)).fetchone()
-            old, version = (row["label"], row["version"]) if row else (None, 0)
-            if version != expected_version:
-                raise Conflict(f"{self._name(db, image_id)} was changed since your page loaded it "
-                               f"(now {old or 'unlabeled'}, "
-                               f"version {version}; your page had version {expected_version}): reload the page "
-                               "to see the current label before changing it")
-            if item["submitted"] is not None and label not in ("defect", "good") and old in ("defect", "good"):
-                raise BadRequest(f"{self._name(db, image_id)} was submitted as {old}: a correction must be defect "
-                                 "or good (unsure is for images of the open batch)")
-            if claim:
-                self._check_lease(db, image_id, tab, lease_seconds)
-            now = time.time()
-            db.execute("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (image_id, label, version + 1, inspector, now, seconds, item["round"]))
-            db.execute("INSERT INTO history (image_id, label, previous, version, inspector, tab, time, seconds, "
-                       "round, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (image_id, label, old, version + 1, inspector, tab, now, seconds, item["round"], source))
+        item = db.execute("""SELECT b.round, b.submitted FROM batches b JOIN images i USING (image_id)
+                             WHERE b.image_id = ? AND i.status = 'ok' ORDER BY b.round DESC LIMIT 1""",
+                          (image_id,)).fetchone()
+        if item is None:
+            raise NotFound(f"image id {image_id} is in no batch of this session: only the images shown "
+                           "can be labeled")
+        row = db.execute("SELECT label, version FROM labels WHERE image_id = ?", (image_id,)).fetchone()
+        old, version = (row["label"], row["version"]) if row else (None, 0)
+        if version != expected_version:
+            raise Conflict(f"{self._name(db, image_id)} was changed since your page loaded it "
+                           f"(now {old or 'unlabeled'}, "
+                           f"version {version}; your page had version {expected_version}): reload the page "
+                           "to see the current label before changing it")
+        if item["submitted"] is not None and label not in ("defect", "good") and old in ("defect", "good"):
+            raise BadRequest(f"{self._name(db, image_id)} was submitted as {old}: a correction must be defect "
+                             "or good (unsure is for images of the open batch)")
+        if claim:
+            self._check_lease(db, image_id, tab, lease_seconds)
+        now = time.time()
+        db.execute("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (image_id, label, version + 1, inspector, now, seconds, item["round"]))
+        db.execute("INSERT INTO history (image_id, label, previous, version, inspector, tab, time, seconds, "
+                   "round, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (image_id, label, old, version + 1, inspector, tab, now, seconds, item["round"], source))
         return version + 1
 
     def undo(self, image_id: int, expected_version: int, *, inspector: str, tab: str) -> tuple[str | None, int]:
@@ -385,21 +392,38 @@ class LabelStore:
         return not rest
 
     def import_label(self, image_id: int, label: str, round_index: int, *, inspector: str, seconds: float) -> str:
-        """A label from outside (Label Studio). An image in a batch is labeled (not submitted: the
-        page shows it); any other image joins the labeled set at the next round. Returns what happened."""
-        if label not in LABELS:
-            raise BadRequest(f"label must be one of {', '.join(LABELS)}, got {label!r}")
-        current, version = self.current(image_id)
-        if self.query("SELECT 1 FROM batches WHERE image_id = ?", (image_id,)):
-            if current == label:
-                return "unchanged"
-            self.set_label(image_id, label, version, inspector=inspector, tab="import", seconds=seconds,
-                           source="labelstudio", claim=False)
-            return "relabeled" if current else "labeled"
-        self.add_batch(round_index, "import", [(image_id, None, None)], "import", submitted=True)
-        self.set_label(image_id, label, 0, inspector=inspector, tab="import", seconds=seconds, source="labelstudio",
-                       claim=False)
-        return "added"
+        """One label from outside (Label Studio): ``import_labels`` of one."""
+        return self.import_labels([(image_id, label, seconds, inspector)], round_index)[0]
+
+    def import_labels(self, labels: Sequence[tuple[int, str, float, str]], round_index: int) -> list[str]:
+        """Labels from outside (Label Studio): (image_id, label, seconds, inspector) each, all written in one
+        transaction or none (any error rolls every one back). An image in a batch is labeled (not
+        submitted: the page shows it; no claim is checked or taken); any other image joins the labeled
+        set at ``round_index``. Returns what happened to each: ``unchanged``, ``labeled``, ``relabeled``,
+        ``added``. BadRequest naming the image for a label a submitted image cannot take."""
+        outcomes = []
+        with self._write() as db:
+            for image_id, label, seconds, inspector in labels:
+                if label not in LABELS:
+                    raise BadRequest(f"{self._name(db, image_id)}: label must be one of {', '.join(LABELS)}, "
+                                     f"got {label!r}")
+                row = db.execute("SELECT label, version FROM labels WHERE image_id = ?", (image_id,)).fetchone()
+                current, version = (row["label"], row["version"]) if row else (None, 0)
+                if db.execute("SELECT 1 FROM batches WHERE image_id = ?", (image_id,)).fetchone():
+                    if current == label:
+                        outcomes.append("unchanged")
+                        continue
+                    self._set(db, image_id, label, version, inspector=inspector, tab="import", seconds=seconds,
+                              source="labelstudio", claim=False)
+                    outcomes.append("relabeled" if current else "labeled")
+                    continue
+                now = time.time()
+                db.execute("INSERT INTO batches VALUES (?, ?, ?, 'import', NULL, NULL, 'import', ?, ?)",
+                           (round_index, 0, image_id, now, now))
+                self._set(db, image_id, label, version, inspector=inspector, tab="import", seconds=seconds,
+                          source="labelstudio", claim=False)
+                outcomes.append("added")
+        return outcomes
 
     def labels(self) -> list[sqlite3.Row]:
         """Every image's current label with its batch row (last batch it was in): the export's rows."""

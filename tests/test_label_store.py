@@ -2,6 +2,7 @@
 (no silent overwrite, no image in two tabs), history of corrections, changed and renamed files,
 and export / import (CSV, a class-folder tree dataset=folder trains on, Label Studio)."""
 import csv
+from datetime import datetime, timezone
 import json
 import signal
 import subprocess
@@ -283,3 +284,29 @@ def test_label_studio_upload_urls_are_matched_by_file_name_then_contents(tmp_pat
     (export / "99999999-000.png").write_bytes((root / "good" / "003.png").read_bytes())  # beside the export
     with pytest.raises(NotFound, match="contents of none of this session's images named '000.png'"):
         import_export(store, export / "ls.json", "team")
+
+
+def test_the_csv_says_each_labels_source_and_its_correction(tmp_path):
+    _, store, ids, _ = registered(tmp_path, n_good=4, n_bad=2)
+    a, b, c = ids["bad/000.png"], ids["good/000.png"], ids["good/001.png"]
+    store.add_batch(0, "query", [(a, 0.5, 0.7), (b, 0.4, 0.3)], "round-1")
+    store.set_label(a, "good", 0, inspector="ann", tab="t", seconds=1)
+    store.set_label(a, "defect", 1, inspector="ann", tab="t", seconds=1)   # changed before submitting: no correction
+    store.set_label(b, "defect", 0, inspector="ann", tab="t", seconds=1)
+    store.submit(0, "t", [a, b])
+    store.set_label(b, "good", 1, inspector="bob", tab="t2", seconds=0)     # corrected on the page's review
+    store.add_batch(1, "query", [(c, 0.5, 0.5)], "round-2")
+    tasks = [{"id": 1, "data": {"path": "good/001.png"},
+              "annotations": [{"result": [{"type": "choices", "value": {"choices": ["Good"]}}]}]}]
+    (tmp_path / "ls.json").write_text(json.dumps(tasks))
+    import_export(store, tmp_path / "ls.json", "team")
+    export_csv(store, tmp_path / "labels.csv")
+    rows = {r["path"]: r for r in csv.DictReader((tmp_path / "labels.csv").open())}
+    assert [(rows[p]["source"], rows[p]["corrected"], rows[p]["previous"], rows[p]["inspector"])
+            for p in ("bad/000.png", "good/000.png", "good/001.png")] == [
+        ("page", "no", "", "ann"), ("page", "yes", "defect", "bob"),
+        ("import", "no", "", "team (labelstudio labelstudio)")]
+    when = store.history(b)[-1]["time"]
+    assert rows["good/000.png"]["corrected_time"] == datetime.fromtimestamp(when, timezone.utc).isoformat(
+        timespec="seconds")
+    assert rows["bad/000.png"]["corrected_time"] == ""

@@ -426,10 +426,21 @@ class LabelStore:
         return outcomes
 
     def labels(self) -> list[sqlite3.Row]:
-        """Every image's current label with its batch row (last batch it was in): the export's rows."""
-        return self.query("""SELECT l.*, i.path, i.sha256, b.score, b.prob, b.model_version, b.kind
+        """Every image's current label with its batch row (last batch it was in): the export's rows.
+        ``source``: the history's source of the write that gave the current label (page, undo,
+        labelstudio); ``corrected_from``/``corrected_time``: the value and time of the last correction, a
+        write that changed a label after its batch was submitted (None when it never was)."""
+        return self.query("""SELECT l.*, i.path, i.sha256, b.score, b.prob, b.model_version, b.kind,
+                                 (SELECT h.source FROM history h WHERE h.image_id = l.image_id
+                                  AND h.version = l.version ORDER BY h.id DESC LIMIT 1) AS source,
+                                 c.previous AS corrected_from, c.time AS corrected_time
                              FROM labels l JOIN images i USING (image_id)
                              LEFT JOIN batches b ON b.image_id = l.image_id AND b.round = l.round
+                             LEFT JOIN history c ON c.id = (
+                                 SELECT MAX(h.id) FROM history h JOIN batches hb
+                                     ON hb.image_id = h.image_id AND hb.round = h.round
+                                 WHERE h.image_id = l.image_id AND h.previous IS NOT NULL AND h.label IS NOT NULL
+                                 AND h.previous != h.label AND hb.submitted IS NOT NULL AND h.time > hb.submitted)
                              WHERE l.label IS NOT NULL AND i.status = 'ok' ORDER BY l.time""")
 
     def history(self, image_id: int | None = None) -> list[sqlite3.Row]:

@@ -35,6 +35,7 @@ def serve(cfg: DictConfig) -> None:
     from alflow import records
     from alflow.compose import compared_criteria, compose
     from alflow.label.lock import hold_session
+    from alflow.label.server import bind
     from alflow.label.server import serve as serve_page
     from alflow.label.session import LabelSession
     from alflow.label.store import LabelStore
@@ -45,6 +46,11 @@ def serve(cfg: DictConfig) -> None:
     settings = label_settings(cfg)
     session_dir = Path(settings.session_dir)
     lock = hold_session(session_dir)  # first: a second alflow label on this folder refuses here
+    try:  # the port next, before any part is built or any run opened: a taken port refuses in one line
+        sock = bind(settings.host, settings.port)
+    except ValueError:
+        lock.release()
+        raise
     exp = compose(cfg, session_dir / "gallery", session=True, state_dir=session_dir)
     dataset = exp.dataset
     root = cfg.dataset.get("root") or _common_root(dataset.files)
@@ -62,7 +68,7 @@ def serve(cfg: DictConfig) -> None:
                            features=learner.features, initial_strategy=exp.initial_strategy,
                            pretrained_backbone=learner.pretrained_backbone, cam_settings=exp.cam_settings)
     try:
-        serve_page(session)
+        serve_page(session, sock)
     finally:
         tracker.set_tags({records.TAG_ROUNDS: len(session.history)})
         tracker.finish("FINISHED" if session.done else "KILLED")

@@ -139,6 +139,9 @@ def test_port_0_serves_on_a_free_port_and_a_port_in_use_is_named_before_any_addr
         line = last_line(taken.output)
         assert f"alflow label: label.port={port}: 127.0.0.1:{port} is in use" in line, taken.output
         assert "Traceback" not in taken.output
+        # refused before any part was built: no dataset read, no model, no MLflow run opened for the session
+        assert "decoding" not in taken.output and "features" not in taken.output, taken.output
+        assert not (tmp_path / "two" / "mlflow").exists() and not (tmp_path / "two" / "labels.sqlite3").exists()
         assert status(port)["pool"] == 12  # the first session is untouched
     finally:
         first.stop()

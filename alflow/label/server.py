@@ -276,13 +276,14 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(session: LabelSession) -> None:
-    """Serve ``session`` until interrupted (Ctrl-C); binds the port first (PortUnavailable, nothing started,
-    when it cannot), then prints the address it serves (with ``label.port=0``, the port chosen)."""
+def serve(session: LabelSession, sock: socket.socket | None = None) -> None:
+    """Serve ``session`` until interrupted (Ctrl-C) on ``sock`` (``bind``'s; None: bound here first,
+    PortUnavailable, nothing started, when it cannot), then print the address it serves (with
+    ``label.port=0``, the port chosen). The socket is closed at the end."""
     import uvicorn
 
     settings = session.settings
-    sock = bind(settings.host, settings.port)
+    sock = sock if sock is not None else bind(settings.host, settings.port)
     try:
         port = sock.getsockname()[1]
         config = uvicorn.Config(create_app(session), host=settings.host, port=port, log_level="warning")

@@ -101,9 +101,9 @@ def request(url: str, data: dict | bytes | None = None) -> tuple[int, dict]:
         return e.code, json.loads(e.read() or b"{}")
 
 
-def browser(profile: Path | None = None):
+def browser(profile: Path | None = None, inspector: str | None = "tester"):
     """A headless chromium; ``profile``: its user-data folder (a browser closed and reopened keeps its
-    localStorage there)."""
+    localStorage there); ``inspector``: the name this browser already keeps (None: the page asks it)."""
     from selenium import webdriver
 
     options = webdriver.ChromeOptions()
@@ -112,7 +112,11 @@ def browser(profile: Path | None = None):
         options.add_argument(arg)
     if profile is not None:
         options.add_argument(f"--user-data-dir={profile}")
-    return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    if inspector is not None:  # as if the page had asked before
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {
+            "source": f"try {{ localStorage.setItem('alflowInspector', {json.dumps(inspector)}); }} catch (e) {{}}"})
+    return driver
 
 
 def wait(driver, condition, timeout=180):
@@ -566,4 +570,41 @@ def test_no_lock_outs(tmp_path):
     finally:
         again.quit()
         other.quit()
+        server.stop()
+
+
+@needs_browser
+def test_the_page_asks_the_inspectors_name_once(tmp_path):
+    """No silent "inspector": the page asks a name before the first label, keeps it in the browser (not
+    asked again after a reload or for another batch), sends it with every label, and the store records it."""
+    server = Server(tmp_path)
+    driver = browser(tmp_path / "profile", inspector=None)
+    try:
+        driver.get(server.url)
+        wait(driver, lambda d: open_cards(d), 180)
+        form = driver.find_element("id", "who")
+        assert form.is_displayed()
+        assert driver.switch_to.active_element.get_attribute("id") == "who-name"
+        driver.find_element("id", "batch-title").click()  # away from the field: a label key is refused
+        first = current_card(driver)
+        press(driver, "d")
+        wait(driver, lambda d: "type your name" in header_text(d, "message"), 10)
+        assert first.get_attribute("data-label") == "" and server.stored() == {}
+        assert driver.switch_to.active_element.get_attribute("id") == "who-name"
+        screenshot(driver, "label_name.png")
+        driver.switch_to.active_element.send_keys("Ann Example\n")
+        wait(driver, lambda d: header_text(d, "who-is") == "Inspector: Ann Example", 10)
+        assert not form.is_displayed()
+        label_all(driver, 2)
+        driver.get(server.url)  # reloaded (and, with the profile, a browser reopened): not asked again
+        wait(driver, lambda d: open_cards(d), 60)
+        assert not driver.find_element("id", "who").is_displayed()
+        assert header_text(driver, "who-is") == "Inspector: Ann Example"
+        label_all(driver, 1)
+        db = sqlite3.connect(server.session / "labels.sqlite3")
+        names = db.execute("SELECT DISTINCT inspector FROM history").fetchall()
+        db.close()
+        assert names == [("Ann Example",)]
+    finally:
+        driver.quit()
         server.stop()

@@ -34,6 +34,7 @@ from alflow.label.store import AUDIT_ROUND, BadRequest, Conflict, NotFound
 log = logging.getLogger("alflow")
 HERE = Path(__file__).resolve().parent
 TAB = r"^[A-Za-z0-9_-]{1,64}$"
+NAME = r"^[^\x00-\x1f\x7f]{1,80}$"  # the inspector's name as the page asked it: no control characters
 EARLIER = 64  # submitted images shown below the batch for corrections
 FULL_PX = 4096  # the large view's longest side: the file's own pixels up to this
 
@@ -48,12 +49,14 @@ class LabelBody(_Body):
     version: int = Field(ge=0)
     tab: str = Field(pattern=TAB)
     seconds: float = Field(ge=0, le=86_400)
+    inspector: str | None = Field(default=None, pattern=NAME)  # the page's name; None: label.inspector
 
 
 class UndoBody(_Body):
     image_id: int = Field(ge=0)
     version: int = Field(ge=1)
     tab: str = Field(pattern=TAB)
+    inspector: str | None = Field(default=None, pattern=NAME)
 
 
 class ReleaseBody(_Body):
@@ -166,7 +169,7 @@ def create_app(session: LabelSession) -> FastAPI:
             "status": status, "cards": cards, "open_round": open_round, "elsewhere": elsewhere,
             "show_prediction": settings.show_prediction, "curve": curve_svg(status["curve"], status["knee"],
                                                                             status["pool"], status["defects"]),
-            "round_name": _round_name(open_round), "inspector": html.escape(settings.inspector)})
+            "round_name": _round_name(open_round)})
 
     @app.get("/api/status")
     def api_status(ids: str = "") -> dict:
@@ -190,13 +193,13 @@ def create_app(session: LabelSession) -> FastAPI:
 
     @app.post("/api/label")
     def api_label(body: LabelBody) -> dict:
-        version = store.set_label(body.image_id, body.label, body.version, inspector=settings.inspector,
+        version = store.set_label(body.image_id, body.label, body.version, inspector=_who(body, settings),
                                   tab=body.tab, seconds=body.seconds, lease_seconds=settings.lease_seconds)
         return {"image_id": body.image_id, "label": body.label, "version": version}
 
     @app.post("/api/undo")
     def api_undo(body: UndoBody) -> dict:
-        label, version = store.undo(body.image_id, body.version, inspector=settings.inspector, tab=body.tab)
+        label, version = store.undo(body.image_id, body.version, inspector=_who(body, settings), tab=body.tab)
         return {"image_id": body.image_id, "label": label, "version": version}
 
     @app.post("/api/submit")
@@ -218,6 +221,13 @@ def _error(request: Request, detail: str, status: int) -> Response:
                             f'<p><a id="back" href="/">Back to the labeling page</a></p></div></body></html>',
                             status_code=status)
     return JSONResponse({"detail": detail}, status_code=status)
+
+
+def _who(body: LabelBody | UndoBody, settings) -> str:
+    """The name recorded with a write: the one the page asked its inspector (kept in the browser), else
+    ``label.inspector`` (a script posting without one)."""
+    name = (body.inspector or "").strip()
+    return name or settings.inspector
 
 
 def _valid_tab(tab: str) -> bool:

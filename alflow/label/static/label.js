@@ -39,6 +39,12 @@
   let submitted = false;
   let confirmation = "";
   let pending = null; // a correction of an earlier label waiting for its key again: {card, value}
+  // Who labels: asked once, kept in this browser (localStorage), sent with every label and undo.
+  let inspector = (localStorage.getItem("alflowInspector") || "").trim();
+  const who = document.getElementById("who");
+  const whoName = document.getElementById("who-name");
+  const whoIs = document.getElementById("who-is");
+  const whoChange = document.getElementById("who-change");
 
   const name = (card) => card.dataset.path;
   const isOpen = (card) => card.dataset.open === "1";
@@ -51,6 +57,33 @@
     epoch += 1;
     say(text, true);
   }
+  function showName() {
+    whoIs.textContent = inspector ? "Inspector: " + inspector : "";
+    whoChange.hidden = !inspector;
+  }
+  function askName() {
+    who.hidden = false;
+    whoName.value = inspector;
+    whoName.focus();
+  }
+  function needName() { // a label needs a name: the form asks for it, nothing is sent
+    if (inspector) return false;
+    askName();
+    refuse("type your name in the yellow field first (Enter): it is recorded with each label");
+    return true;
+  }
+  who.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const typed = whoName.value.replace(/[\x00-\x1f\x7f]/g, "").trim().slice(0, 80);
+    if (!typed) return;
+    inspector = typed;
+    localStorage.setItem("alflowInspector", inspector);
+    who.hidden = true;
+    whoName.blur();
+    showName();
+    say("labels from this browser are recorded as " + inspector);
+  });
+  whoChange.addEventListener("click", askName);
   function count() {
     if (!counter) return;
     if (!openCards.length) {
@@ -113,11 +146,12 @@
     if (!card) return refuse("no image on this page to label");
     if (!isOpen(card)) return correct(card, value);
     if (submitted) return refuse("this batch is submitted: the next one appears here");
+    if (needName()) return;
     const seconds = (performance.now() - shownAt) / 1000;
     try {
       const r = await post("/api/label", {
         image_id: Number(card.dataset.id), label: value, version: Number(card.dataset.version), tab: tab,
-        seconds: Math.min(seconds, 86400),
+        seconds: Math.min(seconds, 86400), inspector: inspector,
       });
       show(card, r.label, r.version);
       undoStack.push(card);
@@ -152,9 +186,11 @@
       return;
     }
     pending = null;
+    if (needName()) return;
     try {
       const r = await post("/api/label", {
         image_id: Number(card.dataset.id), label: value, version: Number(card.dataset.version), tab: tab, seconds: 0,
+        inspector: inspector,
       });
       show(card, r.label, r.version);
       undoStack.push(card);
@@ -167,7 +203,8 @@
     const card = undoStack.pop();
     if (!card) return refuse("nothing to undo on this page");
     try {
-      const r = await post("/api/undo", { image_id: Number(card.dataset.id), version: Number(card.dataset.version), tab: tab });
+      const r = await post("/api/undo", { image_id: Number(card.dataset.id), version: Number(card.dataset.version),
+        tab: tab, inspector: inspector || undefined });
       show(card, r.label, r.version);
       say("undone: " + name(card) + " is " + (r.label || "unlabeled") + " again");
       select(card);
@@ -236,7 +273,9 @@
   const button = document.getElementById("submit");
   if (button) button.addEventListener("click", () => run(submit));
   count();
+  showName();
   if (current) requestAnimationFrame(() => select(current, "center"));
+  if (!inspector && openCards.length) askName();
 
   // The server's state: the header's phase, the panel's numbers, the next batch; a banner when it is away.
   const offline = document.getElementById("offline");

@@ -4,7 +4,8 @@ Starts ``alflow label`` on a pool (default: elpv, 2,624 cells at 128 px; ``--syn
 PNGs instead), then plays the inspector through the HTTP API for ``--rounds`` rounds: label the open
 batch (a seeded random answer, about 30 % defects), submit, and time until the next batch is open
 (what the page's 1 s status poll waits for). The first render is chromium's load of ``/?tab=...``
-with its ``al.batch_size`` images (navigation start to the load event; selenium, when installed).
+with its ``al.batch_size`` images (navigation start to the load event; selenium, when installed); the
+large view's open is Space on the selected card until its full-resolution image is decoded.
 Prints one JSON line. The machine's CPU may be shared: rerun before trusting a single number.
 
     python benchmarks/label_latency.py                       # elpv, 128 px, batches of 32, 6 rounds
@@ -58,16 +59,17 @@ def synthetic_folder(root: Path, n: int, size: int) -> Path:
     return root
 
 
-def first_render(url: str) -> tuple[float | None, str]:
+def first_render(url: str) -> tuple[float | None, float | None, str]:
     """Seconds from navigation start to the load event of the batch page (images included) in chromium,
-    and the tab id the page chose (it leased the batch; the benchmark goes on as that tab)."""
+    seconds from Space to the large view's image decoded (the file's own resolution), and the tab id the
+    page chose (it leased the batch; the benchmark goes on as that tab)."""
     chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     try:
         from selenium import webdriver
     except ImportError:
-        return None, "bench"
+        return None, None, "bench"
     if not (chromium and driver_path):
-        return None, "bench"
+        return None, None, "bench"
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
@@ -79,7 +81,17 @@ def first_render(url: str) -> tuple[float | None, str]:
         driver.get(driver.current_url)
         timing = driver.execute_script("const t = performance.getEntriesByType('navigation')[0];"
                                        "return [t.startTime, t.loadEventEnd];")
-        return (timing[1] - timing[0]) / 1000, driver.current_url.split("tab=")[1]
+        # the large view: the name the page asks once is given first (its field would take the key)
+        driver.execute_script("localStorage.setItem('alflowInspector', 'bench'); location.reload();")
+        time.sleep(1.0)
+        large = driver.execute_async_script("""const done = arguments[arguments.length - 1];
+            const img = document.getElementById('large-img');
+            if (!img || !document.querySelector('.card.current')) return done(null);
+            const start = performance.now();
+            const finish = () => img.decode().then(() => done((performance.now() - start) / 1000), () => done(null));
+            img.addEventListener('load', finish, { once: true });
+            document.dispatchEvent(new KeyboardEvent('keydown', { key: ' ', bubbles: true }));""")
+        return (timing[1] - timing[0]) / 1000, large, driver.current_url.split("tab=")[1]
     finally:
         driver.quit()
 
@@ -120,7 +132,7 @@ def main() -> None:
                 pass
             time.sleep(0.1)
         startup = time.perf_counter() - started
-        render, tab = first_render(base)
+        render, large, tab = first_render(base)
         for r in range(args.rounds):
             t = time.perf_counter()
             with urllib.request.urlopen(base + f"?tab={tab}", timeout=60) as page:
@@ -152,6 +164,7 @@ def main() -> None:
             "batch_page_html_s": round(statistics.median(page_seconds), 3),
             "batch_images_s": round(statistics.median(image_seconds), 3),
             "first_render_in_chromium_s": None if render is None else round(render, 3),
+            "large_view_open_s": None if large is None else round(large, 3),
             "cpus": os.cpu_count()}))
     except BaseException:
         print((work / "server.log").read_text()[-4000:], file=sys.stderr)

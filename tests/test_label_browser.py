@@ -535,7 +535,9 @@ def test_no_lock_outs(tmp_path):
     and a page waiting for those images takes them within seconds; an import takes no claim and shows at once."""
     from alflow.label.store import LabelStore
 
-    server = Server(tmp_path)
+    # claim_size = the batch: a page holds all of it (by default another browser would share it, see
+    # test_two_tabs_of_one_browser_share_a_batch)
+    server = Server(tmp_path, "label.claim_size=8")
     first = browser(tmp_path / "profile")
     try:
         first.get(server.url)
@@ -605,6 +607,62 @@ def test_the_page_asks_the_inspectors_name_once(tmp_path):
         names = db.execute("SELECT DISTINCT inspector FROM history").fetchall()
         db.close()
         assert names == [("Ann Example",)]
+    finally:
+        driver.quit()
+        server.stop()
+
+
+@needs_browser
+def test_two_tabs_of_one_browser_share_a_batch(tmp_path):
+    """Default settings: a second tab of one browser gets the later half of what the first has not labeled;
+    a tab that finished its part takes half of what is left; together they label the whole batch. The
+    cards' size follows the header's slider and + / -, and the browser keeps it."""
+    server = Server(tmp_path)
+    driver = browser()
+    try:
+        driver.get(server.url)
+        wait(driver, lambda d: len(open_cards(d)) == 8)
+        first = driver.current_window_handle
+        driver.switch_to.new_window("tab")
+        second = driver.current_window_handle
+        driver.get(server.url)
+        wait(driver, lambda d: len(open_cards(d)) == 4, 30)
+        ids_two = {c.get_attribute("data-id") for c in open_cards(driver)}
+        tab_two = driver.current_url.split("tab=")[1]
+        label_all(driver, 1)
+        driver.switch_to.window(first)
+        wait(driver, lambda d: len(open_cards(d)) == 4, 10)  # the first tab gave them up
+        ids_one = {c.get_attribute("data-id") for c in open_cards(driver)}
+        tab_one = driver.current_url.split("tab=")[1]
+        assert tab_one != tab_two and tab_one.split("_")[0] == tab_two.split("_")[0]
+        assert not ids_one & ids_two and len(ids_one | ids_two) == 8
+        label_all(driver)
+        press(driver, "\n")  # its part done: it takes half of the 3 the second tab has not labeled
+        wait(driver, lambda d: len(open_cards(d)) == 1 and page_round(d) == "0", 30)
+        taken = open_cards(driver)[0].get_attribute("data-id")
+        assert taken in ids_two
+        driver.switch_to.window(second)
+        wait(driver, lambda d: len(open_cards(d)) == 3, 10)
+        assert taken not in {c.get_attribute("data-id") for c in open_cards(driver)}
+        label_all(driver)
+        press(driver, "\n")
+        wait(driver, lambda d: "rest of this batch" in header_text(d, "message"), 30)
+        driver.switch_to.window(first)
+        label_all(driver)
+        press(driver, "\n")
+        for handle in (first, second):
+            driver.switch_to.window(handle)
+            wait(driver, lambda d: page_round(d) == "1" and open_cards(d))
+        assert len(server.stored()) == 8
+        # the cards' size: + twice, then reloaded: kept
+        width = open_cards(driver)[0].rect["width"]
+        press(driver, "++")
+        wait(driver, lambda d: d.find_element("id", "card-size").get_attribute("value") == "220", 10)
+        assert open_cards(driver)[0].rect["width"] > width
+        driver.get(server.url)
+        wait(driver, lambda d: open_cards(d), 60)
+        assert driver.find_element("id", "card-size").get_attribute("value") == "220"
+        assert driver.find_element("id", "card-size-px").get_attribute("textContent") == "220 px"
     finally:
         driver.quit()
         server.stop()

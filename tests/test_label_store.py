@@ -310,3 +310,34 @@ def test_the_csv_says_each_labels_source_and_its_correction(tmp_path):
     assert rows["good/000.png"]["corrected_time"] == datetime.fromtimestamp(when, timezone.utc).isoformat(
         timespec="seconds")
     assert rows["bad/000.png"]["corrected_time"] == ""
+
+
+def test_tabs_share_a_batch_without_configuration(tmp_path):
+    """claim_size None: the first tab takes the batch; a second tab (of the same browser or another) takes the
+    later half of what the first has not labeled; a tab that finished its part takes half of what is left;
+    a closed tab's images (it stopped polling) go to the next tab of its browser, labels and all."""
+    _, store, ids, _ = registered(tmp_path)
+    batch = sorted(ids.values())[:8]
+    store.add_batch(0, "query", [(i, 0.5, 0.5) for i in batch], "round-1")
+    one = store.claim("B_one", 0, None, 60)
+    assert one == batch
+    store.set_label(batch[0], "good", 0, inspector="x", tab="B_one", seconds=1)
+    two = store.claim("B_two", 0, None, 60)                  # 7 unlabeled: the later 3 of them
+    assert two == batch[5:]
+    assert store.taken(batch, "B_one") == batch[5:]          # the first page drops them
+    assert store.claim("B_one", 0, None, 60) == batch[:5]    # a reload keeps its own part
+    assert store.shareable(0, "B_one") == 3
+    assert store.claim("other-browser_x", 0, None, 60) == batch[3:5]  # another browser: half of the most held
+    assert store.claim("B_one", 0, None, 60) == batch[:3]
+    # B_two stops polling (closed without its beacon): a new tab of browser B takes its images at once,
+    # another browser does not
+    store.seen("B_one")
+    with store._write() as db:
+        db.execute("UPDATE tabs SET seen = 0 WHERE tab = 'B_two'")
+    assert store.claim("B_new", 0, None, 60) == batch[5:]
+    store.release("B_new")
+    with store._write() as db:
+        db.execute("UPDATE tabs SET seen = 0 WHERE tab = 'B_one'")
+    assert store.claim("stranger_y", 0, None, 60) == batch[5:]  # free ones only: B_one's are not its
+    store.set_label(batch[0], "good", 1, inspector="x", tab="B_one", seconds=1)  # B_one holds batch[:3] again
+    assert store.orphaned(0, "B_third") == 3 and store.orphaned(0, "stranger_y") == 0

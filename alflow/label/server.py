@@ -1,6 +1,6 @@
 """The labeling page: FastAPI routes, server-rendered Jinja2 pages, one small script for the keyboard.
 
-Routes: ``GET /`` the batch (``?tab=ID``: each browser leases its own images), ``GET /image/ID``
+Routes: ``GET /`` the batch (``?tab=ID``: each browser tab leases its own images), ``GET /image/ID``
 and ``GET /files/PATH`` an image of the dataset (nothing else is ever served from disk), ``GET /full/ID``
 the same at the file's own resolution (the large view), ``GET /cam/ID`` its GradCAM overlay,
 ``POST /api/label``, ``/api/undo``, ``/api/submit``, ``/api/release``, ``GET /api/status``. Every body is
@@ -172,14 +172,22 @@ def create_app(session: LabelSession) -> FastAPI:
             "round_name": _round_name(open_round)})
 
     @app.get("/api/status")
-    def api_status(ids: str = "") -> dict:
+    def api_status(ids: str = "", tab: str | None = None) -> dict:
         """The panel's numbers; ``free``: images of the open batch no page holds; ``labels``: the current
-        label and version of ``ids`` (comma-separated, the page's cards: an import shows at once)."""
+        label and version of ``ids`` (comma-separated, the page's cards: an import shows at once). With
+        ``tab`` (the polling page: it is alive): ``taken``, those of ``ids`` another tab took over, and
+        ``shareable``, unlabeled images another tab holds that a reload would share."""
         status = session.status()
         status.pop("curve")
         status["free"] = store.free(status["open_round"])
         wanted = [int(i) for i in ids.split(",")[:1000] if i.isdigit()]
         status["labels"] = {str(i): [lab, v] for i, (lab, v) in store.labels_of(wanted).items()} if wanted else {}
+        if tab is not None and _valid_tab(tab):
+            store.seen(tab)
+            status["taken"] = store.taken(wanted, tab)
+            status["shareable"] = store.shareable(status["open_round"], tab)
+            status["orphaned"] = store.orphaned(status["open_round"], tab)
+            status["free"] += status["orphaned"]
         return status
 
     @app.post("/api/release")

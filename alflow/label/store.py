@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS history (id INTEGER PRIMARY KEY AUTOINCREMENT, image_
     previous TEXT, version INTEGER NOT NULL, inspector TEXT NOT NULL, tab TEXT NOT NULL, time REAL NOT NULL,
     seconds REAL NOT NULL, round INTEGER NOT NULL, source TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (image_id INTEGER PRIMARY KEY, tab TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS tabs (tab TEXT PRIMARY KEY, seen REAL NOT NULL);
 """
 
 
@@ -228,22 +229,87 @@ class LabelStore:
 
     # ---- leases ----
 
-    def claim(self, tab: str, round_index: int, limit: int | None, lease_seconds: float) -> list[int]:
+    def seen(self, tab: str) -> None:
+        """``tab``'s page is open (it polls the status every second): its leases are live."""
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO tabs VALUES (?, ?)", (tab, time.time()))
+
+    def claim(self, tab: str, round_index: int, limit: int | None, lease_seconds: float,
+              gone_seconds: float = 3.0) -> list[int]:
         """Lease to ``tab`` the images of ``round_index``'s batch that are not submitted and not leased to
-        another live tab (its own leases renewed first), at most ``limit`` (None: all); returns their ids."""
+        another live tab (its own leases renewed first), at most ``limit``; returns their ids.
+
+        A tab id is ``BROWSER_TAB`` (the page keeps BROWSER in localStorage, TAB in sessionStorage): another
+        tab of the same browser that has not polled for ``gone_seconds`` was closed (or the browser was), so
+        its images, labeled or not, are this tab's. ``limit`` None (the default ``label.claim_size``): every
+        such image; a tab left with no unlabeled image (a second tab, or one that finished its part) takes
+        the later half of the unlabeled images of the live tab holding the most, so two tabs or two
+        browsers share a batch without configuration and together label all of it."""
         now = time.time()
+        browser = tab.rsplit("_", 1)[0] if "_" in tab else None
         with self._write() as db:
             db.execute("DELETE FROM leases WHERE expires < ?", (now,))
-            free = [r["image_id"] for r in db.execute(
-                """SELECT b.image_id, le.tab FROM batches b LEFT JOIN leases le USING (image_id)
-                   WHERE b.round = ? AND b.submitted IS NULL AND (le.tab IS NULL OR le.tab = ?)
-                   ORDER BY (le.tab IS NULL), b.rank""", (round_index, tab))]
+            seen = {r["tab"]: r["seen"] for r in db.execute("SELECT tab, seen FROM tabs")}
+            rows = db.execute(
+                """SELECT b.image_id, le.tab, l.label FROM batches b LEFT JOIN leases le USING (image_id)
+                   LEFT JOIN labels l USING (image_id)
+                   WHERE b.round = ? AND b.kind != 'import' AND b.submitted IS NULL
+                   ORDER BY (le.tab IS NULL OR le.tab != ?), b.rank""", (round_index, tab)).fetchall()
+
+            def gone(other: str | None) -> bool:
+                return (other is None or other == tab or
+                        (browser is not None and other.rsplit("_", 1)[0] == browser and "_" in other
+                         and seen.get(other, 0.0) < now - gone_seconds))
+
+            free = [r["image_id"] for r in rows if gone(r["tab"])]
             mine = free if limit is None else free[:limit]
+            if limit is None and all(r["label"] is not None for r in rows if r["image_id"] in set(mine)):
+                held: dict[str, list[int]] = {}
+                for r in rows:
+                    if r["image_id"] not in set(free) and r["label"] is None:
+                        held.setdefault(r["tab"], []).append(r["image_id"])
+                if held:
+                    most = max(held.values(), key=len)
+                    mine = mine + most[len(most) - len(most) // 2:]
             db.executemany("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)",
                            [(i, tab, now + lease_seconds) for i in mine])
             released = set(free) - set(mine)
             db.executemany("DELETE FROM leases WHERE image_id = ? AND tab = ?", [(i, tab) for i in released])
+            db.execute("INSERT OR REPLACE INTO tabs VALUES (?, ?)", (tab, now))
         return mine
+
+    def orphaned(self, round_index: int | None, tab: str, gone_seconds: float = 3.0) -> int:
+        """Images of the open batch held by a closed tab of ``tab``'s browser (see ``claim``): ``tab`` takes
+        them on its next load."""
+        if round_index is None or "_" not in tab:
+            return 0
+        now = time.time()
+        rows = self.query("""SELECT le.tab, t.seen FROM batches b JOIN leases le USING (image_id)
+                             LEFT JOIN tabs t USING (tab) WHERE b.round = ? AND b.submitted IS NULL
+                             AND le.tab != ? AND le.expires >= ?""", (round_index, tab, now))
+        browser = tab.rsplit("_", 1)[0]
+        return sum(1 for r in rows if "_" in r["tab"] and r["tab"].rsplit("_", 1)[0] == browser
+                   and (r["seen"] or 0.0) < now - gone_seconds)
+
+    def taken(self, image_ids: Sequence[int], tab: str) -> list[int]:
+        """Those of ``image_ids`` (a page's cards) that another tab now holds: the page drops them."""
+        if not image_ids:
+            return []
+        marks = ",".join("?" * len(image_ids))
+        rows = self.query(f"SELECT image_id FROM leases WHERE image_id IN ({marks}) AND tab != ? AND expires >= ?",
+                          [*image_ids, tab, time.time()])
+        return [r["image_id"] for r in rows]
+
+    def shareable(self, round_index: int | None, tab: str) -> int:
+        """Unlabeled images of the open batch that another tab holds, when one holds two or more (a tab
+        that finished its part reloads and takes half of them)."""
+        if round_index is None:
+            return 0
+        rows = self.query("""SELECT le.tab, COUNT(*) AS n FROM batches b JOIN leases le USING (image_id)
+                             LEFT JOIN labels l USING (image_id)
+                             WHERE b.round = ? AND b.submitted IS NULL AND l.label IS NULL AND le.tab != ?
+                             AND le.expires >= ? GROUP BY le.tab""", (round_index, tab, time.time()))
+        return max((r["n"] for r in rows if r["n"] >= 2), default=0)
 
     def release(self, tab: str) -> int:
         """End ``tab``'s leases (its page was closed): another page takes those images at once."""

@@ -10,13 +10,23 @@
 (function () {
   "use strict";
   const params = new URLSearchParams(location.search);
-  // This browser's identity, kept across reloads and reopening (localStorage): its claim on a batch's images
-  // is its own again after a restart of the browser; a closing page gives the claim back (pagehide).
-  let tab = localStorage.getItem("alflowBrowser");
-  if (!tab) {
-    tab = (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2)).replace(/[^A-Za-z0-9-]/g, "");
-    localStorage.setItem("alflowBrowser", tab);
+  // Who claims images: this tab. BROWSER_TAB, the browser's id kept across reloads and reopening
+  // (localStorage) and this tab's own (sessionStorage: a reload keeps it, another tab gets its own), so two
+  // tabs of one browser share a batch; a closing page gives its claim back (pagehide), and a reopened browser
+  // takes the images its closed tabs held at once (the server knows them by the browser's id).
+  const newId = () => (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2) + String(Date.now()))
+    .replace(/[^A-Za-z0-9-]/g, "");
+  let browserId = localStorage.getItem("alflowBrowser");
+  if (!browserId || !/^[A-Za-z0-9-]{1,40}$/.test(browserId)) {
+    browserId = newId().slice(0, 36);
+    localStorage.setItem("alflowBrowser", browserId);
   }
+  let tabId = sessionStorage.getItem("alflowTab");
+  if (!tabId) {
+    tabId = newId().slice(0, 12);
+    sessionStorage.setItem("alflowTab", tabId);
+  }
+  const tab = browserId + "_" + tabId;
   if (params.get("tab") !== tab) {
     params.set("tab", tab);
     location.replace(location.pathname + "?" + params.toString());
@@ -235,7 +245,24 @@
       refuse("the batch was not submitted: " + e.message);
     }
   }
+  // The cards' size: the slider in the header or + / -, kept in this browser (localStorage).
+  const sizer = document.getElementById("card-size");
+  function cardSize(px, tell) {
+    const lo = Number(sizer ? sizer.min : 120), hi = Number(sizer ? sizer.max : 480);
+    px = Math.max(lo, Math.min(hi, Math.round(Number(px) / 20) * 20 || 180));
+    document.documentElement.style.setProperty("--card", px + "px");
+    if (sizer) sizer.value = String(px);
+    const shown = document.getElementById("card-size-px");
+    if (shown) shown.textContent = px + " px";
+    localStorage.setItem("alflowCardSize", String(px));
+    if (tell) say("cards are " + px + " px wide at least (+ / - or the slider)");
+    if (current) current.scrollIntoView({ block: "nearest" });
+  }
+  cardSize(localStorage.getItem("alflowCardSize") || 180, false);
+  if (sizer) sizer.addEventListener("input", () => cardSize(sizer.value, false));
   const actions = {
+    "+": () => cardSize(Number(sizer.value) + 20, true), "=": () => cardSize(Number(sizer.value) + 20, true),
+    "-": () => cardSize(Number(sizer.value) - 20, true),
     d: () => run(() => label("defect")), g: () => run(() => label("good")), s: () => run(() => label("unsure")),
     ArrowRight: () => run(() => move(1)), ArrowDown: () => run(() => move(1)),
     ArrowLeft: () => run(() => move(-1)), ArrowUp: () => run(() => move(-1)),
@@ -262,7 +289,7 @@
     } else if (!quiet.has(key)) {
       const shown = key === " " ? "Space" : key;
       keynote.textContent = "“" + shown + "” does nothing here. Keys: d defect · g good · s unsure · ←/→ move · " +
-        "u undo · Enter submit · Space/z large view · c GradCAM · p prediction";
+        "u undo · Enter submit · Space/z large view · c GradCAM · p prediction · +/- card size";
     }
   });
   cards.forEach((c) => c.addEventListener("click", () => {
@@ -304,10 +331,23 @@
       navigator.sendBeacon("/api/release", new Blob([JSON.stringify({ tab: tab })], { type: "application/json" }));
     }
   });
-  const ids = openCards.map((c) => c.dataset.id).join(",");
+  function drop(taken) { // another tab took these unlabeled images (it had none left): they leave this page
+    const gone = openCards.filter((c) => taken.includes(Number(c.dataset.id)));
+    if (!gone.length || submitted) return;
+    for (const card of gone) {
+      openCards.splice(openCards.indexOf(card), 1);
+      cards.splice(cards.indexOf(card), 1);
+      card.remove();
+    }
+    body.dataset.elsewhere = String(Number(body.dataset.elsewhere || 0) + gone.length);
+    count();
+    if (!openCards.includes(current)) select(openCards.find((c) => !c.dataset.label) || openCards[openCards.length - 1]);
+    say(gone.length + " image(s) of this batch went to another tab: label the rest here");
+  }
   async function poll() {
     try {
-      const response = await fetch("/api/status?ids=" + ids, { cache: "no-store" });
+      const ids = openCards.map((c) => c.dataset.id).join(",");
+      const response = await fetch("/api/status?tab=" + tab + "&ids=" + ids, { cache: "no-store" });
       if (!response.ok) throw new Error(response.statusText);
       const s = await response.json();
       back();
@@ -329,11 +369,17 @@
         const [lab, version] = (s.labels || {})[card.dataset.id] || [null, null];
         if (version !== null && version > Number(card.dataset.version)) show(card, lab, version);
       }
+      drop(s.taken || []);
       const openHere = openCards.length > 0;
       const next = s.open_round === null ? "" : String(s.open_round);
       if ((!openHere || submitted) && next !== "" && next !== pageRound) location.reload();
       // images another page held are free again (it was closed, its claim ended): take them
-      if ((!openHere || submitted) && next !== "" && next === pageRound && s.free > 0) location.reload();
+      // a closed tab of this browser held images of this batch (the browser was closed and reopened): take them
+      if (!submitted && next !== "" && next === pageRound && s.orphaned > 0) location.reload();
+      // or this page finished its part while another still holds unlabeled ones: take half of those
+      if ((!openHere || submitted) && next !== "" && next === pageRound && (s.free > 0 || s.shareable > 1)) {
+        location.reload();
+      }
     } catch (e) {
       away(e);
     }

@@ -12,7 +12,7 @@ class LabelSettings:
     where the page is served; ``token``: required from every request when set, and required to bind
     anywhere but the loopback interface; ``show_prediction``: the model's defect probability on the page
     (it can bias the inspector); ``audit_size``: images of a seeded random audit sample labeled before
-    round 0 (0: none); ``claim_size``: images one tab leases from a batch (None: all that are free);
+    round 0 (0: none); ``claim_size``: images one tab leases from a batch (None: shared, see LabelStore.claim);
     ``lease_seconds``: how long a lease lasts without a write; ``inspector``: the name recorded with each
     label; ``image_px``: longest side, in pixels, of the images shown; ``out``/``input``: the export's
     and the import's file. ValueError naming the ``label.`` key of a bad value."""

@@ -20,7 +20,7 @@ def test_sweep_jobs_is_the_basic_sweepers_product():
     jobs = sweep_jobs(params, ["experiment=paper_elpv", "tracking.uri=sqlite:///x.db"])
     assert len(jobs) == 4 * 10 * 2
     assert jobs[0] == ["strategy=random", "fold.index=0", "seed=0", "experiment=paper_elpv",
-                       "tracking.uri=sqlite\\:///x.db"]  # a value as Hydra passes it on: ':' escaped
+                       "tracking.uri=sqlite:///x.db"]
     assert jobs[1][:3] == ["strategy=random", "fold.index=0", "seed=1"] and jobs[-1][0] == "strategy=upper_bound"
     # the command line replaces a swept key, at its first position; range() sweeps too
     narrowed = sweep_jobs(params, ["fold.index=range(0,3)", "strategy=random"])
@@ -29,6 +29,21 @@ def test_sweep_jobs_is_the_basic_sweepers_product():
     args = [f"{k}={v}" for k, v in params.items()] + ["fold.index=1,2", "experiment=paper_elpv"]
     hydra = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(args), None)[0]
     assert sweep_jobs(params, ["fold.index=1,2", "experiment=paper_elpv"]) == hydra
+
+
+def test_sweep_values_keep_brackets_and_quotes_whole():
+    from alflow.report.progress import _sweep_values
+
+    assert _sweep_values("[0.001,0.01],[1,2]") == ["[0.001,0.01]", "[1,2]"]
+    assert _sweep_values("'a,b',c") == ["'a,b'", "c"] and _sweep_values("range(0,10,4)") == ["0", "4", "8"]
+    assert _sweep_values("random") == ["random"]
+
+
+def test_callback_has_every_hook_hydra_calls():
+    from hydra.experimental.callback import Callback
+
+    hooks = [m for m in dir(Callback) if m.startswith("on_")]
+    assert hooks and all(callable(getattr(StudyProgressCallback, m)) for m in hooks)
 
 
 def test_job_group_is_the_strategy():

@@ -31,26 +31,46 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.experimental.callback import Callback
 
 PLAN_FILE = "study_progress.json"
 LOG_FILE = "study_progress.log"
+
+
+def _sweep_values(value: str) -> list[str]:
+    """The values a basic-sweeper override sweeps: ``range(start, stop[, step])``, a comma list (commas inside
+    brackets, braces, parentheses or quotes do not split), or one value."""
+    text = value.strip()
+    if text.startswith("range(") and text.endswith(")"):
+        return [str(v) for v in range(*(int(float(a)) for a in text[6:-1].split(",")))]
+    values, depth, quote, current = [], 0, "", ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        elif char == "," and depth == 0:
+            values.append(current.strip())
+            current = ""
+            continue
+        current += char
+    return values + [current.strip()]
 
 
 def sweep_jobs(params: Mapping[str, str], overrides: Sequence[str]) -> list[list[str]]:
     """The jobs of a basic-sweeper sweep, in launch order (job number = index): each job's overrides
     (``key=value``). ``params``: ``hydra.sweeper.params``; ``overrides``: the command line's
     (``hydra.overrides.task``), which replace ``params`` of the same key. As Hydra's ``BasicSweeper``:
-    a comma list or ``range()`` sweeps; the last value of a key wins, at the key's first position."""
-    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()] + list(overrides))
+    a comma list or ``range()`` sweeps; the last value of a key wins, at the key's first position; the jobs
+    are the product of the keys' values. (Parsed here, without Hydra's grammar: Hydra stays at the entry
+    points; values are kept as typed, not re-escaped as Hydra prints them.)"""
     final: dict[str, list[str]] = {}
-    for override in parsed:
-        key = override.get_key_element()
-        if override.is_sweep_override():
-            final[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
-        else:
-            final[key] = [f"{key}={override.get_value_element_as_str()}"]
+    for override in [f"{k}={v}" for k, v in params.items()] + list(overrides):
+        key, _, value = str(override).partition("=")
+        final[key] = [f"{key}={v}" for v in _sweep_values(value)]
     return [list(job) for job in itertools.product(*final.values())]
 
 
@@ -107,8 +127,10 @@ def read_log(path: Path) -> tuple[dict[int, float], int]:
     return done, sum(s != "COMPLETED" for s in status.values())
 
 
-class StudyProgressCallback(Callback):
-    """Hydra callback (``hydra.callbacks``): prints the study's progress after every job."""
+class StudyProgressCallback:
+    """Hydra callback (``hydra.callbacks``): prints the study's progress after every job. It has every method
+    Hydra's ``Callback`` has (Hydra calls each on every callback) without importing Hydra: Hydra stays at
+    the entry points (tests/test_layers.py)."""
 
     def __init__(self) -> None:
         self._started: float | None = None
@@ -128,6 +150,15 @@ class StudyProgressCallback(Callback):
             counts = {g: plan["groups"].count(g) for g in dict.fromkeys(plan["groups"])}
             print(f"study: {len(jobs)} jobs (" + ", ".join(f"{g or 'jobs'} {c}" for g, c in counts.items())
                   + f"); progress after each job, log in {sweep_dir / LOG_FILE}", flush=True)
+
+    def on_run_start(self, config: Any, **kwargs: Any) -> None:
+        pass
+
+    def on_run_end(self, config: Any, **kwargs: Any) -> None:
+        pass
+
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        pass
 
     def on_job_start(self, config: Any, **kwargs: Any) -> None:
         self._started = time.perf_counter()

@@ -13,6 +13,7 @@ it is committed to disk after every round, so a killed job resumes where it stop
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -163,9 +164,6 @@ class AcquisitionLoop:
         self.model_factory, self.train, self.settings = model_factory, train, settings
         self.stopping = stopping or NoStopping()
         self.oracle = oracle or SimulatedOracle(dataset.labels)
-        # what the saved state is made from: a rerun on other data refuses to resume (labels only in a
-        # simulation: a person's labels live in the labeling session's store)
-        self.data_fingerprint = data_fingerprint(dataset, with_labels=isinstance(self.oracle, GroundTruthOracle))
         self.listeners = list(listeners)
         self.log_prefix = log_prefix or strategy.name
         self.seeds = SeedStreams(settings.seed)
@@ -183,6 +181,13 @@ class AcquisitionLoop:
         self.rows: list[SelectionRow] = []
         self.stop_reason = ""
         self.version = self.new_version(self.fresh_model())
+
+    @functools.cached_property
+    def data_fingerprint(self) -> dict:
+        """What the saved state is made from, so a rerun on other data refuses to resume (labels only in a
+        simulation: a person's labels live in the labeling session's store). Hashed once, at the first
+        commit or restore: a loop that saves no state never pays for it."""
+        return data_fingerprint(self.dataset, with_labels=isinstance(self.oracle, GroundTruthOracle))
 
     @property
     def model(self) -> DefectClassifier:
